@@ -1,0 +1,25 @@
+"""Where every stage reads and writes; dvc.yaml declares the same paths."""
+
+from pathlib import Path
+
+DATA = Path("data")
+SHARDS = DATA / "shards"  # {train,val}-%06d.tar
+INGEST_DIR = DATA / "ingest"  # report.json, rejects.csv, preview.png
+TEXT_CACHE = DATA / "cache" / "text"  # embeddings.safetensors + index.json + prompts.json
+LATENT_CACHE = DATA / "cache" / "latents"  # chunked safetensors + index.json
+
+MODELS = Path("models")
+TOKENIZER = MODELS / "tokenizer"
+TEXT_ENCODER = MODELS / "text_encoder"
+VAE = MODELS / "vae"
+UNET = MODELS / "unet"
+JUDGE = MODELS / "judge"
+PIPELINE = MODELS / "pipeline"
+
+RESULTS = Path("results")
+VAE_LIVE = RESULTS / "vae"
+UNET_LIVE = RESULTS / "unet"
+JUDGE_LIVE = RESULTS / "judge"
+EVAL_DIR = RESULTS / "eval"
+
+CHECKPOINTS = Path(".checkpoints")  # git- and dvc-ignored; survives DVC's output cleanup
