@@ -30,12 +30,14 @@ class Section(BaseModel):
 
 class SyntheticSource(Section):
     kind: Literal["synthetic"]
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")  # key prefix; default "synthetic"
     count: int = Field(6000, gt=0)
     seed: int = 0
 
 
 class ImageFolderSource(Section):
     kind: Literal["imagefolder"]
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")  # key prefix; default: folder name
     path: str
     caption_column: str = "text"
     label_column: str | None = None
@@ -43,6 +45,7 @@ class ImageFolderSource(Section):
 
 class QuickDrawSource(Section):
     kind: Literal["quickdraw"]
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")  # key prefix; default: file/folder name
     path: str
     caption_template: str = "a sketch of a {word}"
     recognized_only: bool = True
@@ -66,7 +69,7 @@ class GateParams(Section):
     max_pixels: int = Field(50_000_000, gt=0)
     min_ink: float = Field(0.002, ge=0, le=1)
     max_ink: float = Field(0.6, ge=0, le=1)
-    near_duplicate_distance: int = Field(2, ge=-1, le=64)  # perceptual-hash bits; -1 disables
+    near_duplicate_distance: int = Field(10, ge=-1, le=256)  # bits of the 256-bit pHash; -1 disables
 
 
 class IngestParams(Section):
@@ -98,7 +101,7 @@ class PretrainedRef(Section):
 
 
 class TokenizerParams(PretrainedRef):
-    vocab_size: int = Field(2048, ge=300)
+    vocab_size: int = Field(2048, ge=514)  # scratch BPE: 2 x 256 byte tokens + 2 specials + merges
     max_length: int = Field(77, gt=1)
 
 
@@ -123,6 +126,7 @@ class VaeParams(PretrainedRef):
     block_out_channels: list[int] = Field(default=[32, 64, 128, 128], min_length=1)
     layers_per_block: int = Field(1, gt=0)
     latent_channels: int = Field(4, gt=0)
+    norm_num_groups: int = Field(32, gt=0)  # GroupNorm groups; must divide every block_out_channels entry
     seed: int = 0
     batch_size: int = Field(16, gt=0)
     crop_size: int | None = Field(64, gt=0)  # random crops for speed; None trains on full images
@@ -137,6 +141,7 @@ class VaeParams(PretrainedRef):
     mixed_precision: MixedPrecision = "auto"
     loss: LossWeights = LossWeights()
     val_every: int = Field(500, gt=0)
+    val_samples: int = Field(256, gt=0)  # first N val images, scored at full size
     log_every: int = Field(25, gt=0)
     checkpoint_every: int = Field(250, gt=0)
     checkpoints_keep: int = Field(2, gt=0)
@@ -193,10 +198,16 @@ class UnetParams(Section):
     caption_dropout: float = Field(0.1, ge=0, le=1)
     snr_gamma: float | None = Field(5.0, gt=0)
     noise_offset: float = Field(0.0, ge=0)
-    ema_decay: float = Field(0.999, gt=0, lt=1)
+    ema_decay: float = Field(0.999, gt=0, lt=1)  # the cap; warmup 1 - (1 + step) ** -ema_power below it
+    ema_power: float = Field(0.75, gt=0)
     mixed_precision: MixedPrecision = "auto"
     val_every: int = Field(500, gt=0)
+    val_samples: int = Field(128, gt=0)  # fixed val latents/timesteps/noise for a comparable val loss
     sample_every: int = Field(1000, gt=0)
+    sample_prompts: int = Field(4, ge=0)  # first N prompts of the text cache in preview grids (0: none)
+    sample_seeds: int = Field(2, gt=0)
+    sample_steps: int = Field(20, gt=0)
+    sample_guidance: float = Field(4.0, ge=0)
     log_every: int = Field(25, gt=0)
     checkpoint_every: int = Field(250, gt=0)
     checkpoints_keep: int = Field(2, gt=0)
@@ -215,11 +226,12 @@ class UnetParams(Section):
 
 
 class JudgeParams(Section):
-    channels: list[int] = Field(default=[32, 64, 128], min_length=1)
+    channels: list[int] = Field(default=[16, 32, 64, 128], min_length=1)  # one conv + 2x pool each
     image_size: int = Field(64, ge=16)  # the judge looks at downscaled images
     batch_size: int = Field(64, gt=0)
-    lr: float = Field(2e-3, gt=0)
-    epochs: int = Field(4, gt=0)
+    lr: float = Field(3e-3, gt=0)
+    epochs: int = Field(6, gt=0)
+    augment: bool = True  # shift/scale/stroke jitter so generated-sketch style does not flip the class
     seed: int = 0
 
 

@@ -1,0 +1,138 @@
+"""Throughput of the two caching stages' inner loops: captions/s (text encoder) and latents/s (VAE).
+
+Random weights at two sizes: the offline default (params.yaml defaults) and the seed's architectures
+(CLIP ViT-L/14 text encoder; SD 1.x VAE), each in fp32 and under bf16 autocast (CPU) or fp16/bf16
+(CUDA), with the same functions the stages run. Prints a table; medians of --repeat timed runs
+after one warm-up. Usage: python benchmarks/bench_caches.py [--repeat 3] [--only text|vae]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
+from diffusers import AutoencoderKL
+from transformers import CLIPTextConfig, CLIPTextModel
+
+from minisd.attributes import POSITIONS, SIZES
+from minisd.caches.embed import encode_texts
+from minisd.caches.encode import encode_images
+from minisd.tokenizer import train_clip_tokenizer
+
+TEXT = {  # name: (hidden, layers, heads, intermediate, vocab, captions, batch)
+    "default": (128, 4, 4, 512, 2048, 256, 64),
+    "seed (ViT-L/14)": (768, 12, 12, 3072, 49408, 32, 32),
+}
+VAE = {  # name: (block_out_channels, layers_per_block, images, batch)
+    "default": ((32, 64, 128, 128), 1, 128, 64),
+    "seed (SD VAE)": ((128, 256, 512, 512), 2, 8, 8),
+}
+WORDS = ("star", "house", "cat", "tree", "fish", "car", "cloud", "sun")
+
+
+def precisions() -> list[str]:
+    if torch.cuda.is_available():
+        return ["no", "fp16", "bf16"] if torch.cuda.is_bf16_supported() else ["no", "fp16"]
+    return ["no", "bf16"]
+
+
+def accelerator(mixed_precision: str) -> Accelerator:
+    AcceleratorState._reset_state(reset_partial_state=True)  # one process, several precisions in turn
+    return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available())
+
+
+def timed(fn, repeat: int) -> float:
+    fn()  # warm-up (allocator, oneDNN primitive cache)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def captions(n: int) -> list[str]:
+    rng = np.random.default_rng(0)
+    return [
+        f"a {SIZES[rng.integers(3)]} {WORDS[rng.integers(len(WORDS))]} in the {POSITIONS[rng.integers(9)]}"
+        for _ in range(n)
+    ]
+
+
+def bench_text(repeat: int) -> list[tuple]:
+    rows = []
+    texts = captions(512)
+    tokenizer = train_clip_tokenizer(texts, 2048, 77)
+    for name, (hidden, layers, heads, inter, vocab, count, batch) in TEXT.items():
+        config = CLIPTextConfig(
+            vocab_size=max(vocab, len(tokenizer)), hidden_size=hidden, num_hidden_layers=layers,
+            num_attention_heads=heads, intermediate_size=inter, max_position_embeddings=77,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        torch.manual_seed(0)
+        model = CLIPTextModel(config).eval().requires_grad_(False)
+        for mp in precisions():
+            acc = accelerator(mp)
+            model.to(acc.device)
+            work = texts[:count]
+
+            def run():
+                for i in range(0, count, batch):
+                    encode_texts(tokenizer, model, work[i : i + batch], acc)
+
+            rows.append(("text encoder", name, mp, batch, count, count / timed(run, repeat), "captions/s"))
+            print(*rows[-1], flush=True)
+    return rows
+
+
+def bench_vae(repeat: int) -> list[tuple]:
+    rows = []
+    for name, (channels, layers, count, batch) in VAE.items():
+        torch.manual_seed(0)
+        n = len(channels)
+        vae = AutoencoderKL(
+            in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * n,
+            up_block_types=("UpDecoderBlock2D",) * n, block_out_channels=channels, layers_per_block=layers,
+            latent_channels=4, norm_num_groups=32,
+        ).eval().requires_grad_(False)
+        images = np.random.default_rng(0).integers(0, 256, (count, 128, 128), dtype=np.uint8)
+        for mp in precisions():
+            acc = accelerator(mp)
+            vae.to(acc.device)
+
+            def run():
+                for i in range(0, count, batch):
+                    encode_images(vae, images[i : i + batch], acc)
+
+            rows.append(("VAE encoder", name, mp, batch, count, count / timed(run, repeat), "latents/s"))
+            print(*rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["text", "vae"])
+    args = parser.parse_args()
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
+    print(f"device: {device}; torch {torch.__version__}")
+    rows = []
+    if args.only in (None, "text"):
+        rows += bench_text(args.repeat)
+    if args.only in (None, "vae"):
+        rows += bench_vae(args.repeat)
+    print(f"\n{'model':<13} {'size':<16} {'precision':<9} {'batch':>5} {'n':>5} {'rate':>9}")
+    for model, size, mp, batch, n, rate, unit in rows:
+        print(f"{model:<13} {size:<16} {mp:<9} {batch:>5} {n:>5} {rate:>9.1f} {unit}")
+
+
+if __name__ == "__main__":
+    main()

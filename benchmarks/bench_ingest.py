@@ -1,0 +1,197 @@
+"""Ingest throughput per source kind next to the bare decode+resize of the same inputs, and peak memory.
+
+    python benchmarks/bench_ingest.py                 # speed table (n=400 per kind, 2 workers)
+    python benchmarks/bench_ingest.py --memory        # + peak RSS at 1x and 10x input (subprocesses)
+    python benchmarks/bench_ingest.py --real ../shared/data/sketches/sketchy
+
+"bare" runs in the same process pool with the same chunking, so the ratio isolates what
+normalization, gates, hashing, PNG encoding and shard writing cost on top of decoding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from minisd.config import IngestParams, QuickDrawSource
+from minisd.ingest import run_ingest, synthetic
+from minisd.ingest.pool import chunked, ordered_map
+from minisd.ingest.quickdraw import parse_line
+from minisd.ingest.render import render_strokes
+
+SIZE = 128
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def scan_like(rng, h: int, w: int) -> np.ndarray:
+    """A doodle photographed on paper: uneven light, grain, grey ink."""
+    image = np.full((h, w), 255, np.uint8)
+    pts = (rng.random((8, 2)) * [w * 0.6, h * 0.6] + [w * 0.2, h * 0.2]).astype(np.int32)
+    cv2.polylines(image, [pts.reshape(-1, 1, 2)], False, 40, max(2, w // 200), cv2.LINE_AA)
+    light = np.linspace(0.6, 1.0, w)[None, :] * np.linspace(0.8, 1.0, h)[:, None]
+    noisy = image * light + rng.normal(0, 4, (h, w))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def make_inputs(root: Path, n: int) -> dict[str, dict]:
+    rng = np.random.default_rng(0)
+    cases = {}
+    png, clean, photo = root / "png256", root / "clean256", root / "jpeg1600"
+    for folder in (png, clean, photo):
+        folder.mkdir(parents=True)
+    for i in range(n):
+        cv2.imwrite(str(png / f"{i:05d}.png"), scan_like(rng, 256, 256))
+        (png / f"{i:05d}.txt").write_text(f"doodle {i}")
+        cv2.imwrite(str(clean / f"{i:05d}.png"), np.where(scan_like(rng, 256, 256) < 128, 0, 255).astype(np.uint8))
+        (clean / f"{i:05d}.txt").write_text(f"clean {i}")
+        cv2.imwrite(str(photo / f"{i:05d}.jpg"), scan_like(rng, 1200, 1600), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        (photo / f"{i:05d}.txt").write_text(f"photo {i}")
+    cases["imagefolder png scan 256px"] = {"kind": "imagefolder", "path": str(png)}
+    cases["imagefolder png clean 256px"] = {"kind": "imagefolder", "path": str(clean)}
+    cases["imagefolder jpeg 1600x1200"] = {"kind": "imagefolder", "path": str(photo)}
+    lines = []
+    for i in range(n):
+        strokes = [[rng.integers(0, 256, 12).tolist(), rng.integers(0, 256, 12).tolist()] for _ in range(4)]
+        lines.append(json.dumps({"word": "zig", "recognized": True, "key_id": str(i), "drawing": strokes}))
+    (root / "zig.ndjson").write_text("\n".join(lines))
+    cases["quickdraw ndjson"] = {"kind": "quickdraw", "path": str(root / "zig.ndjson")}
+    bitmaps = np.zeros((n, 784), np.uint8)
+    for i in range(n):
+        b = np.zeros((28, 28), np.uint8)
+        cv2.polylines(b, [rng.integers(3, 25, (5, 1, 2)).astype(np.int32)], False, 255, 2)
+        bitmaps[i] = b.ravel()
+    np.save(root / "zig.npy", bitmaps)
+    cases["quickdraw npy"] = {"kind": "quickdraw", "path": str(root / "zig.npy")}
+    cases["synthetic"] = {"kind": "synthetic", "count": n, "seed": 0}
+    return cases
+
+
+# ----------------------------------------------------------------------------- bare decode + resize
+
+
+def _bare(task):
+    kind, payload = task
+    if kind == "file":
+        image = cv2.imdecode(np.fromfile(payload, np.uint8), cv2.IMREAD_GRAYSCALE)
+    elif kind == "line":
+        _, strokes = parse_line(payload, QuickDrawSource(kind="quickdraw", path="."))
+        return render_strokes(strokes, SIZE, 2.0, 0.08).shape
+    elif kind == "bitmap":
+        image = np.frombuffer(payload, np.uint8).reshape(28, 28)
+    else:
+        return synthetic.draw(list(synthetic.CLASSES)[payload % 14], np.random.default_rng(payload), SIZE)[0].shape
+    return cv2.resize(image, (SIZE, SIZE), interpolation=cv2.INTER_AREA).shape
+
+
+def _no_init() -> None:
+    cv2.setNumThreads(1)  # same as ingest's workers
+
+
+def _bare_chunk(chunk):
+    return [_bare(t) for t in chunk]
+
+
+def bare_tasks(source: dict) -> list:
+    path = Path(source.get("path", "."))
+    if source["kind"] == "imagefolder":
+        return [("file", str(p)) for p in sorted(path.rglob("*")) if p.suffix != ".txt" and p.is_file()]
+    if source["kind"] == "synthetic":
+        return [("synthetic", i) for i in range(source["count"])]
+    if path.suffix == ".npy":
+        return [("bitmap", bytes(row)) for row in np.load(path)]
+    return [("line", line) for line in path.read_bytes().splitlines()]
+
+
+def bare_rate(source: dict, workers: int) -> float:
+    tasks = bare_tasks(source)
+    start = time.perf_counter()
+    for _ in ordered_map(_bare_chunk, chunked(tasks, 16), workers, _no_init, ()):
+        pass
+    return len(tasks) / (time.perf_counter() - start)
+
+
+def ingest_rate(source: dict, workers: int, out: Path) -> tuple[float, int]:
+    params = IngestParams.model_validate({"sources": [source], "workers": workers})
+    start = time.perf_counter()
+    report = run_ingest(params, out / "shards", out / "ingest")
+    return report["total"]["seen"] / (time.perf_counter() - start), report["total"]["accepted"]
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def peak_memory(source: dict, workers: int, out: Path) -> tuple[float, float]:
+    """(main process, largest worker) peak RSS in MiB, in a fresh interpreter."""
+    code = f"""
+import json, resource, sys
+from minisd.config import IngestParams
+from minisd.ingest import run_ingest
+p = IngestParams.model_validate({{"sources": [json.loads(sys.argv[1])], "workers": {workers}}})
+run_ingest(p, sys.argv[2] + "/shards", sys.argv[2] + "/ingest")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(source), str(out)], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    main_kb, child_kb = map(int, done.stdout.split()[-2:])
+    return main_kb / 1024, child_kb / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=400, help="inputs per source kind")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--memory", action="store_true", help="also measure peak RSS at 1x and 10x input")
+    parser.add_argument("--memory-n", type=int, default=2000, help="1x size for the memory test")
+    parser.add_argument("--real", type=Path, action="append", default=[], help="extra imagefolder to time")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cases = make_inputs(tmp / "inputs", args.n)
+        for path in args.real:
+            cases[f"imagefolder {path.name}"] = {"kind": "imagefolder", "path": str(path)}
+        print(f"ingest speed, {args.workers} workers, n={args.n} per kind (load avg {_load()})")
+        print(f"{'source':28s} {'bare img/s':>11s} {'ingest img/s':>13s} {'ratio':>6s} {'accepted':>9s}")
+        for name, source in cases.items():
+            bare = bare_rate(source, args.workers)
+            rate, accepted = ingest_rate(source, args.workers, tmp / "out" / name.replace(" ", "_"))
+            print(f"{name:28s} {bare:11.0f} {rate:13.0f} {rate / bare:6.2f} {accepted:9d}")
+        if args.memory:
+            print(f"\npeak RSS (MiB), {args.workers} workers, load avg {_load()}")
+            print(f"{'source':28s} {'input':>8s} {'main':>8s} {'worker':>8s} {'total':>8s}")
+            for name, make in (("synthetic", lambda k: {"kind": "synthetic", "count": k}),
+                               ("quickdraw ndjson", lambda k: _ndjson(tmp / f"mem{k}.ndjson", k))):  # fmt: skip
+                totals = []
+                for factor in (1, 10):
+                    k = args.memory_n * factor
+                    main_mb, worker_mb = peak_memory(make(k), args.workers, tmp / "mem" / f"{name}{k}".replace(" ", ""))
+                    totals.append(main_mb + args.workers * worker_mb)
+                    print(f"{name:28s} {k:8d} {main_mb:8.0f} {worker_mb:8.0f} {totals[-1]:8.0f}")
+                print(f"{'':28s} 10x / 1x = {totals[1] / totals[0]:.2f}")
+
+
+def _ndjson(path: Path, n: int) -> dict:
+    rng = np.random.default_rng(1)
+    with path.open("w") as f:
+        for i in range(n):
+            strokes = [[rng.integers(0, 256, 24).tolist(), rng.integers(0, 256, 24).tolist()] for _ in range(5)]
+            f.write(json.dumps({"word": f"w{i % 50}", "recognized": True, "key_id": str(i), "drawing": strokes}) + "\n")
+    return {"kind": "quickdraw", "path": str(path)}
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in __import__("os").getloadavg())
+
+
+if __name__ == "__main__":
+    main()

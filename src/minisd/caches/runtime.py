@@ -1,0 +1,123 @@
+"""What both cache builders share: the Accelerator, shard metadata, and the work split between processes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import webdataset as wds
+from accelerate import Accelerator, PartialState
+from accelerate.state import AcceleratorState
+
+from minisd.shards import SPLITS, decode_png, shard_paths
+from minisd.stage import StageError
+from minisd.training.precision import resolve_mixed_precision
+
+
+def _on_cpu() -> bool:
+    return not (torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available()))
+
+
+def process_state() -> PartialState:
+    """This process's place in the launch, before any model exists.
+
+    accelerate only treats a `torchrun`-style launch on a CPU-only machine as MULTI_CPU (gloo) when
+    told `cpu=True`; without it every process would think it is alone and redo all the work.
+    """
+    return PartialState(cpu=_on_cpu())
+
+
+def make_inference_accelerator(mixed_precision: str, bf16_pays_on_cpu: bool = True) -> Accelerator:
+    """An Accelerator for batched inference: GPU when present, multi-process on CPU as well.
+
+    "auto" on CUDA is bf16 (fp16 on old GPUs). On a CPU with native bf16 it is bf16 only where we
+    measured it faster (`bf16_pays_on_cpu`): the VAE's convolutions gain about 1.4x, a small text
+    encoder (hidden 128) loses to fp32 on conversion overhead, a ViT-L-sized one gains (see
+    benchmarks/bench_caches.py). An explicit "bf16"/"fp16"/"no" is always honoured.
+    """
+    on_cpu = _on_cpu()
+    device = "cpu" if on_cpu else ("cuda" if torch.cuda.is_available() else "xpu")
+    resolved = resolve_mixed_precision(mixed_precision, device)
+    if mixed_precision == "auto" and on_cpu and not bf16_pays_on_cpu:
+        resolved = "no"
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision") not in (None, resolved):
+        # accelerate keeps one precision per process; when both caches are built in one process
+        # (tests, notebooks) the second asks for another. Keep the process group, renew the rest.
+        AcceleratorState._reset_state(reset_partial_state=False)
+    return Accelerator(mixed_precision=resolved, cpu=on_cpu)
+
+
+@dataclass(frozen=True)
+class SampleMeta:
+    key: str
+    split: str
+    captions: list[str]
+    label: str | None
+    attributes: dict
+    image: np.ndarray | None = None  # only when asked for
+
+
+def iter_shard(shard: Path, split: str, images: bool = False) -> Iterator[SampleMeta]:
+    """One shard's samples in tar order; images decoded only when asked for.
+
+    `nodesplitter=None`: webdataset's default refuses to run once torch.distributed is up, and the
+    split between processes is ours anyway (by shard or by row), not webdataset's.
+    """
+    wanted = (".json", ".png") if images else (".json",)
+    dataset = wds.WebDataset(
+        [str(shard)], shardshuffle=False, empty_check=False, nodesplitter=None, workersplitter=None,
+        select_files=lambda name: name.endswith(wanted),
+    )
+    for record in dataset:
+        meta = json.loads(record["json"])
+        yield SampleMeta(
+            key=record["__key__"],
+            split=split,
+            captions=list(meta.get("captions") or []),
+            label=meta.get("class"),
+            attributes=meta.get("attributes") or {},
+            image=decode_png(record["png"]) if images else None,
+        )
+
+
+def read_all_meta(shards_dir: str | Path) -> dict[str, list[SampleMeta]]:
+    """Every sample's metadata per split, in shard order; a key seen twice is an ingest bug."""
+    out: dict[str, list[SampleMeta]] = {}
+    seen: dict[str, str] = {}
+    for split in SPLITS:
+        out[split] = []
+        for shard in shard_paths(shards_dir, split):
+            for meta in iter_shard(shard, split):
+                if meta.key in seen:
+                    raise StageError(f"sample key {meta.key!r} appears twice ({seen[meta.key]} and {shard})")
+                seen[meta.key] = str(shard)
+                out[split].append(meta)
+    return out
+
+
+def shard_jobs(shards_dir: str | Path) -> list[tuple[str, Path]]:
+    """(split, shard) pairs in a fixed order; process i takes every num_processes-th one."""
+    return [(split, shard) for split in SPLITS for shard in shard_paths(shards_dir, split)]
+
+
+def fresh_dir(accelerator: Accelerator, path: str | Path) -> Path:
+    """Empty `path` on the main process (stale files from other runs must not leak into an output)."""
+    path = Path(path)
+    if accelerator.is_main_process:
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    return path
+
+
+def batches(n: int, batch_size: int) -> list[range]:
+    """Fixed batch boundaries: a row is always encoded in the same batch, whatever the process count,
+    so one process and N processes give byte-identical results."""
+    return [range(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]

@@ -1,0 +1,41 @@
+"""Ordered, bounded parallel map: deterministic output order and memory that does not grow with input.
+
+`Pool.imap` would read its whole input iterator ahead (every file's bytes in RAM); here at most
+`window` chunks are in flight and results come back in submission order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable, Iterable, Iterator
+
+
+def ordered_map(fn: Callable, chunks: Iterable, workers: int, initializer: Callable, initargs: tuple,
+                window_per_worker: int = 4) -> Iterator:  # fmt: skip
+    if workers == 0:
+        initializer(*initargs)
+        yield from map(fn, chunks)
+        return
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"  # fork: no re-import per worker
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=initializer,
+                             initargs=initargs) as executor:  # fmt: skip
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(executor.submit(fn, chunk))
+            if len(pending) >= workers * window_per_worker:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def chunked(items: Iterable, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

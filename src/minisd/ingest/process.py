@@ -1,0 +1,92 @@
+"""Per-item work, run in pool workers: load, normalize, gate, hash and encode one item.
+
+Any exception for one item becomes a recorded rejection; only a broken worker process stops the run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from minisd.config import GateParams, NormalizeParams
+from minisd.ingest import quickdraw, synthetic
+from minisd.ingest.decode import decode
+from minisd.ingest.gates import Reject, check_ink, content_hash, phash
+from minisd.ingest.items import Item, Result, slug
+from minisd.ingest.normalize import WORK_FACTOR, finish, normalize
+from minisd.ingest.render import render_strokes
+from minisd.shards import Sample, to_record
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    image_size: int
+    normalize: NormalizeParams
+    gates: GateParams
+    sources: dict  # source name -> its params section
+
+
+_config: WorkerConfig | None = None
+
+
+def init_worker(config: WorkerConfig) -> None:
+    global _config
+    _config = config
+    if mp.current_process().name != "MainProcess":
+        cv2.setNumThreads(1)  # parallelism comes from the pool; nested OpenCV threads only oversubscribe
+
+
+def process_chunk(chunk: tuple[str, list[Item]]) -> tuple[str, list[Result]]:
+    """One source's chunk: the source name travels with it so results need not repeat it."""
+    name, items = chunk
+    return name, [process(name, item, _config) for item in items]
+
+
+def process(name: str, item: Item, cfg: WorkerConfig) -> Result:
+    if item.reason:
+        return Result(item.key, item.origin, reason=item.reason, detail=item.detail)
+    try:
+        sample = _load(name, item, cfg)
+        check_ink(sample.image, cfg.gates.min_ink, cfg.gates.max_ink)
+        return Result(
+            sample.key, sample.origin, record=to_record(sample), digest=content_hash(sample.image),
+            phash=phash(sample.image), caption=sample.captions[0],
+        )  # fmt: skip
+    except Reject as reject:
+        return Result(item.key, item.origin, reason=reject.reason, detail=reject.detail)
+    except Exception as error:  # noqa: BLE001 -- a strange file must never stop the stage
+        return Result(item.key, item.origin, reason="undecodable", detail=f"{type(error).__name__}: {error}"[:200])
+
+
+def _load(name: str, item: Item, cfg: WorkerConfig) -> Sample:
+    size, source = cfg.image_size, cfg.sources[name]
+    sample = Sample(key=item.key, image=None, captions=item.captions, label=item.label, source=name,
+                    origin=item.origin)  # fmt: skip
+    if item.kind == "synthetic":
+        sample = synthetic.make_sample(item.payload, source.seed, size, name)
+        sample.image = finish(sample.image, cfg.normalize)
+    elif item.kind == "raster":
+        try:
+            with open(item.payload, "rb") as f:
+                data = f.read()
+        except OSError as error:
+            raise Reject("unreadable", str(error)) from None
+        gray = decode(data, cfg.gates.min_side, cfg.gates.max_pixels, WORK_FACTOR * size)
+        sample.image = normalize(gray, cfg.normalize, size)
+    elif item.kind == "bitmap":  # Google's bitmaps are white ink on black
+        gray = 255 - np.frombuffer(item.payload, np.uint8).reshape(28, 28)
+        sample.image = normalize(gray, cfg.normalize, size, photo=False)
+    elif item.kind == "quickdraw_line":
+        record, strokes = quickdraw.parse_line(item.payload, source)
+        word = record["word"].strip()
+        sample.label, sample.captions = word, [source.caption_template.format(word=word)]
+        if isinstance(record.get("key_id"), (str, int)):
+            sample.key = f"{name}-{slug(word)}-{slug(str(record['key_id']))}"
+        image = render_strokes(strokes, size, source.stroke_width, cfg.normalize.margin)
+        sample.image = finish(image, cfg.normalize)
+    else:
+        raise ValueError(f"unknown item kind {item.kind!r}")
+    return sample

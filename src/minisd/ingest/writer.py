@@ -1,0 +1,52 @@
+"""Streaming shard writer: fixed shard size, a minimum shard count, deterministic placement.
+
+Samples are dealt round-robin over groups of `min_shards` tars; a group holds at most
+`min_shards * shard_size` samples, then the next group opens. So a split always has at least
+`min_shards` shards (one per loader worker), none exceeds `shard_size`, only `min_shards` files are
+open at once, and placement depends on nothing but the sample order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import webdataset as wds
+
+from minisd.shards import FIXED_MTIME
+
+
+class ShardedWriter:
+    def __init__(self, out_dir: Path, split: str, shard_size: int, min_shards: int):
+        self.out_dir, self.split = Path(out_dir), split
+        self.shard_size, self.min_shards = shard_size, min_shards
+        self.count = 0
+        self.open: dict[int, tuple] = {}
+        self.paths: list[Path] = []
+
+    def _writer(self, index: int) -> wds.TarWriter:
+        if index not in self.open:
+            path = self.out_dir / f"{self.split}-{index:06d}.tar"
+            stream = open(path, "wb")
+            self.open[index] = (stream, wds.TarWriter(stream, mtime=FIXED_MTIME))
+            self.paths.append(path)
+        return self.open[index][1]
+
+    def _close(self, keep_from: int) -> None:
+        for index in [i for i in self.open if i < keep_from]:
+            stream, writer = self.open.pop(index)
+            writer.close()
+            stream.close()
+
+    def write(self, record: dict) -> None:
+        group, slot = divmod(self.count, self.min_shards * self.shard_size)
+        first = group * self.min_shards
+        self._close(first)
+        self._writer(first + slot % self.min_shards).write(record)
+        self.count += 1
+
+    def close(self) -> list[Path]:
+        for index in range(self.min_shards):  # a tiny split still gets min_shards (maybe empty) tars
+            if self.out_dir / f"{self.split}-{index:06d}.tar" not in self.paths:
+                self._writer(index)
+        self._close(float("inf"))
+        return sorted(self.paths)

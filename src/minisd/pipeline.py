@@ -1,0 +1,161 @@
+"""MiniDiffusionPipeline: the seed project's name for Mini-SD's text-to-sketch pipeline.
+
+There is no custom pipeline class on purpose: Mini-SD exports a stock diffusers
+`StableDiffusionPipeline` (tokenizer, text encoder, VAE, UNet, scheduler; no safety checker), so
+`StableDiffusionPipeline.from_pretrained("models/pipeline")` works with no project code installed.
+`MiniDiffusionPipeline` only gathers the ways to get one:
+
+    pipe = MiniDiffusionPipeline.from_pretrained("models/pipeline")   # the exported folder
+    pipe = MiniDiffusionPipeline.from_model_dirs("models")            # the stages' separate outputs
+    pipe = MiniDiffusionPipeline.from_components(tokenizer, text_encoder, vae, unet, scheduler)
+    images = pipe("a small star in the top left", num_inference_steps=20).images
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import PartialState
+from diffusers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerDiscreteScheduler,
+    StableDiffusionPipeline,
+)
+from tqdm import tqdm
+
+from minisd import paths
+from minisd.stage import StageError
+
+SCHEDULERS = {
+    "dpmsolver++": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++"}),
+    "ddim": (DDIMScheduler, {}),
+    "euler": (EulerDiscreteScheduler, {}),
+    "ddpm": (DDPMScheduler, {}),
+}
+
+
+def inference_scheduler(training_config, kind: str = "dpmsolver++"):
+    """A sampler built from the training scheduler's config, so betas and prediction_type match."""
+    if kind not in SCHEDULERS:
+        raise StageError(f"unknown scheduler {kind!r}; choose one of {', '.join(SCHEDULERS)}")
+    cls, overrides = SCHEDULERS[kind]
+    return cls.from_config(training_config, **overrides)
+
+
+def build_pipeline(tokenizer, text_encoder, vae, unet, scheduler) -> StableDiffusionPipeline:
+    return StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def _require(folder: Path, what: str, stage: str) -> Path:
+    if not folder.is_dir() or not any(folder.iterdir()):
+        raise StageError(f"no {what} at {folder} (run `dvc repro {stage}` or `dvc pull`)")
+    return folder
+
+
+def load_components(models_dir: str | Path = paths.MODELS, scheduler: str = "dpmsolver++") -> StableDiffusionPipeline:
+    """The pipeline from the stages' separate model folders (models/tokenizer, .../unet, ...)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    models = Path(models_dir)
+    training = DDPMScheduler.from_pretrained(_require(models / "scheduler", "training scheduler", "train_unet"))
+    return build_pipeline(
+        tokenizer=CLIPTokenizer.from_pretrained(_require(models / "tokenizer", "tokenizer", "embed_text")),
+        text_encoder=CLIPTextModel.from_pretrained(_require(models / "text_encoder", "text encoder", "embed_text")),
+        vae=AutoencoderKL.from_pretrained(_require(models / "vae", "VAE", "train_vae")),
+        unet=UNet2DConditionModel.from_pretrained(_require(models / "unet", "UNet", "train_unet")),
+        scheduler=inference_scheduler(training.config, scheduler),
+    )
+
+
+def export_pipeline(models_dir: str | Path, out_dir: str | Path, scheduler: str = "dpmsolver++") -> Path:
+    """Write the stock diffusers folder (safetensors) that `generate` and outside users load."""
+    out_dir = Path(out_dir)
+    load_components(models_dir, scheduler).save_pretrained(out_dir, safe_serialization=True)
+    return out_dir
+
+
+def load_pipeline(path: str | Path = paths.PIPELINE, device: str | torch.device | None = None) -> StableDiffusionPipeline:
+    """The exported folder on the accelerate-chosen device (a GPU when present), fp32, quiet."""
+    path = Path(path)
+    if not (path / "model_index.json").is_file():
+        raise StageError(
+            f"no exported pipeline at {path}: run `dvc repro` (or `dvc pull` to fetch a trained one)"
+        )
+    pipe = StableDiffusionPipeline.from_pretrained(path)
+    pipe.to(device or PartialState().device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def to_gray(images: np.ndarray) -> np.ndarray:
+    """Pipeline output (N, H, W, C) floats in [0, 1] -> uint8 (N, H, W) sketches."""
+    gray = images[..., 0] if images.shape[-1] == 1 else images[..., :3].mean(axis=-1)
+    return (np.clip(gray, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+@torch.no_grad()
+def sample(
+    pipe: StableDiffusionPipeline,
+    prompts: list[str],
+    seeds: list[int],
+    steps: int,
+    guidance: float,
+    batch_size: int = 16,
+    size: int | None = None,
+    desc: str = "sampling",
+) -> np.ndarray:
+    """uint8 (N, H, W) sketches, image i from prompts[i] with its own generator seeded seeds[i].
+
+    One generator per image makes each sample depend only on its prompt and seed, not on which
+    batch it landed in, so evaluation grids and the generate command agree.
+    """
+    if len(prompts) != len(seeds):
+        raise ValueError("one seed per prompt")
+    out = []
+    with tqdm(total=len(prompts), desc=desc, unit="img", mininterval=2) as bar:
+        for i in range(0, len(prompts), batch_size):
+            chunk = slice(i, i + batch_size)
+            generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds[chunk]]
+            result = pipe(
+                prompts[chunk],
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                generator=generators,
+                height=size,
+                width=size,
+                output_type="np",
+            )
+            out.append(to_gray(result.images))
+            bar.update(len(generators))
+    return np.concatenate(out) if out else np.zeros((0, 0, 0), np.uint8)
+
+
+class MiniDiffusionPipeline:
+    """The seed's entry point; every way of making one returns a stock `StableDiffusionPipeline`.
+
+    `MiniDiffusionPipeline(tokenizer=..., text_encoder=..., vae=..., unet=..., scheduler=...)`
+    builds from components, like the seed's constructor did.
+    """
+
+    from_pretrained = staticmethod(load_pipeline)
+    from_model_dirs = staticmethod(load_components)
+    from_components = staticmethod(build_pipeline)
+    export = staticmethod(export_pipeline)
+    sample = staticmethod(sample)
+
+    def __new__(cls, tokenizer, text_encoder, vae, unet, scheduler) -> StableDiffusionPipeline:
+        return build_pipeline(tokenizer, text_encoder, vae, unet, scheduler)

@@ -1,0 +1,110 @@
+"""Tiny real artifacts for the judge/evaluate/generate tests: labelled doodle shards and untrained
+model folders saved with save_pretrained, so nothing downloads and every test builds its own inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+from tokenizers.pre_tokenizers import ByteLevel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from minisd.attributes import measure
+from minisd.shards import Sample, write_split
+
+CLASSES = ("circle", "square", "cross", "triangle")
+
+
+def doodle(kind: str, rng: np.random.Generator, size: int = 64) -> np.ndarray:
+    """A black-on-white shape at a random size and place."""
+    image = np.full((size, size), 255, np.uint8)
+    r = rng.uniform(0.12, 0.4) * size
+    cx, cy = rng.uniform(r, size - r, size=2)
+    t = int(rng.integers(1, 3))
+    if kind == "circle":
+        cv2.circle(image, (int(cx), int(cy)), int(r), 0, t, cv2.LINE_AA)
+    elif kind == "square":
+        cv2.rectangle(image, (int(cx - r), int(cy - r)), (int(cx + r), int(cy + r)), 0, t, cv2.LINE_AA)
+    elif kind == "cross":
+        cv2.line(image, (int(cx - r), int(cy - r)), (int(cx + r), int(cy + r)), 0, t, cv2.LINE_AA)
+        cv2.line(image, (int(cx - r), int(cy + r)), (int(cx + r), int(cy - r)), 0, t, cv2.LINE_AA)
+    elif kind == "triangle":
+        pts = np.array([[cx, cy - r], [cx - r, cy + r], [cx + r, cy + r]], np.int32)
+        cv2.polylines(image, [pts], True, 0, t, cv2.LINE_AA)
+    else:
+        raise ValueError(kind)
+    return image
+
+
+def doodle_samples(n: int, seed: int, size: int = 64, classes=CLASSES) -> list[Sample]:
+    rng = np.random.default_rng(seed)
+    samples = []
+    for i in range(n):
+        kind = classes[i % len(classes)]
+        image = doodle(kind, rng, size)
+        attributes = measure(image)
+        caption = f"a {attributes['size']} {kind} in the {attributes['position']}"
+        samples.append(Sample(f"s{seed}_{i:05d}", image, [caption], kind, attributes, "test", "test"))
+    return samples
+
+
+def make_shards(root: Path, n_train: int = 160, n_val: int = 40, size: int = 64) -> Path:
+    shards = root / "shards"
+    write_split(doodle_samples(n_train, 1, size), shards, "train", 2)
+    write_split(doodle_samples(n_val, 2, size), shards, "val", 1)
+    return shards
+
+
+def tiny_tokenizer(max_length: int = 16) -> CLIPTokenizer:
+    """Byte-level characters as the whole vocabulary: a valid CLIP BPE with no merges."""
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    alphabet = sorted(ByteLevel.alphabet())
+    for suffix in ("", "</w>"):
+        for c in alphabet:
+            vocab[c + suffix] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=max_length)
+
+
+def make_models(root: Path, image_channels: int = 1, image_size: int = 32) -> Path:
+    """models/{tokenizer,text_encoder,vae,unet,scheduler} as the upstream stages save them, but tiny."""
+    models = root / "models"
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer()
+    tokenizer.save_pretrained(models / "tokenizer")
+    CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=tokenizer.model_max_length,
+        bos_token_id=0, eos_token_id=1, pad_token_id=1,
+    )).save_pretrained(models / "text_encoder")
+    AutoencoderKL(
+        in_channels=image_channels, out_channels=image_channels, block_out_channels=(8, 16, 16),
+        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+        norm_num_groups=8, latent_channels=4, layers_per_block=1, sample_size=image_size,
+        scaling_factor=0.5,
+    ).save_pretrained(models / "vae")
+    UNet2DConditionModel(
+        sample_size=image_size // 4, in_channels=4, out_channels=4, block_out_channels=(16, 32),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        layers_per_block=1, cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8,
+    ).save_pretrained(models / "unet")
+    DDPMScheduler(
+        beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
+        steps_offset=1, prediction_type="epsilon",
+    ).save_pretrained(models / "scheduler")
+    return models
+
+
+def make_prompts(path: Path) -> Path:
+    prompts = [
+        {"text": "a small circle in the top left", "class": "circle", "attributes": {"size": "small", "position": "top left"}},
+        {"text": "a square", "class": "square", "attributes": {"size": None, "position": None}},
+        {"text": "a large cross in the center", "class": "cross", "attributes": {"size": "large", "position": "center"}},
+        {"text": "something free", "class": None, "attributes": {"size": None, "position": None}},
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(prompts))
+    return path

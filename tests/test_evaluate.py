@@ -1,0 +1,196 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from _eval_tiny import make_models, make_prompts, make_shards, tiny_tokenizer
+
+from minisd.config import EvaluateParams, JudgeParams
+from minisd.evaluate import Locations, evaluate
+from minisd.evaluate.carryover import carry_over
+from minisd.evaluate.distances import frechet_distance, kernel_distance, split_real
+from minisd.evaluate.figures import loss_curves, read_curves
+from minisd.judge import train_judge
+from minisd.stage import StageError
+
+PARAMS = EvaluateParams(samples_per_prompt=2, steps=2, guidance=3.0, batch_size=5, seed=0, grid_seeds=3)
+HEADLINE = [
+    "judge_accuracy", "size_accuracy", "position_accuracy", "attributes_accuracy", "joint_accuracy",
+    "sketch_fid", "sketch_fid_real", "sketch_kid", "sketch_kid_real", "judge_val_accuracy",
+    "unet_val_loss", "vae_psnr", "vae_ssim",
+]  # fmt: skip
+
+
+def _fake_training_logs(root):
+    """What DVCLive leaves in results/unet and results/vae (nested keys, TSV curves)."""
+    unet, vae = root / "results" / "unet", root / "results" / "vae"
+    (unet / "plots" / "metrics" / "train").mkdir(parents=True)
+    (unet / "metrics.json").write_text(json.dumps({"step": 20, "train": {"loss": 0.2}, "val": {"loss": 0.15}, "final_val_loss": 0.12}))
+    (unet / "plots" / "metrics" / "train" / "loss.tsv").write_text("step\tloss\n0\t1.0\n10\t0.5\n20\t0.2\n")
+    (vae / "plots" / "metrics" / "val").mkdir(parents=True)
+    (vae / "metrics.json").write_text(json.dumps({"step": 5, "val": {"psnr": 25.5, "ssim": 0.91}}))  # no ink_f1
+    (vae / "plots" / "metrics" / "val" / "psnr.tsv").write_text("step\tpsnr\n5\t25.5\n")
+    return unet, vae
+
+
+def _where(root, out="eval", pipeline="pipeline"):
+    return Locations(
+        models=root / "models", shards=root / "shards", prompts=root / "prompts.json",
+        unet_live=root / "results" / "unet", vae_live=root / "results" / "vae",
+        pipeline=root / "models" / pipeline, out=root / "results" / out,
+    )
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evaluate")
+    make_shards(root, n_train=120, n_val=40, size=32)
+    make_models(root, image_channels=1, image_size=32)
+    make_prompts(root / "prompts.json")
+    _fake_training_logs(root)
+    judge = JudgeParams(channels=[8, 16], image_size=32, batch_size=32, epochs=2)
+    train_judge(judge, root / "shards", root / "models" / "judge", root / "results" / "judge")
+    metrics = evaluate(PARAMS, _where(root))
+    return root, metrics
+
+
+def test_metrics_json_has_the_documented_keys(evaluated):
+    root, metrics = evaluated
+    on_disk = json.loads((root / "results" / "eval" / "metrics.json").read_text())
+    assert on_disk == metrics
+    for key in HEADLINE:
+        assert isinstance(metrics[key], float), key
+    for key in ("judge_accuracy", "size_accuracy", "position_accuracy", "attributes_accuracy", "joint_accuracy"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["unet_val_loss"] == pytest.approx(0.12)  # final_val_loss preferred over val/loss
+    assert metrics["vae_psnr"] == pytest.approx(25.5)
+    counts = metrics["counts"]
+    assert counts["prompts"] == 4 and counts["samples"] == 4 * PARAMS.samples_per_prompt
+    assert counts["classes"] == 3 and counts["real_val"] == 40
+    assert counts["judge_samples"] == 3 * PARAMS.samples_per_prompt  # the unlabelled prompt is not scored
+    assert counts["size_samples"] == 2 * PARAMS.samples_per_prompt  # only prompts that name a size
+    assert counts["joint_samples"] == 2 * PARAMS.samples_per_prompt
+
+
+def test_missing_optional_weights_and_carried_keys_are_reported_as_skipped(evaluated):
+    _, metrics = evaluated
+    skipped = metrics["skipped"]
+    assert "inception_path" in skipped["inception_fid"] and "clip_path" in skipped["clip_score"]
+    assert "inception_fid" not in metrics and "clip_score" not in metrics
+    assert "vae_ink_f1" in skipped and "vae_ink_f1" not in metrics
+
+
+def test_grid_and_loss_curves_are_images(evaluated):
+    root, _ = evaluated
+    out = root / "results" / "eval"
+    grid = cv2.imread(str(out / "grid.png"), cv2.IMREAD_UNCHANGED)
+    assert grid is not None and grid.ndim == 2
+    assert grid.shape[0] == 4 * 32 + 5 * 2  # one row per prompt, 2 px gutters
+    assert grid.shape[1] > PARAMS.grid_seeds * 32  # label column + one column per seed
+    curves = cv2.imread(str(out / "loss_curves.png"), cv2.IMREAD_UNCHANGED)
+    assert curves is not None and curves.shape[0] > 100
+    records = json.loads((out / "samples.json").read_text())
+    assert [r["text"] for r in records][0] == "a small circle in the top left"
+    assert len(records[0]["samples"]) == PARAMS.samples_per_prompt
+
+
+def test_exported_folder_runs_in_a_fresh_process_with_stock_diffusers_only(evaluated):
+    root, _ = evaluated
+    script = textwrap.dedent(
+        """
+        import sys
+        import torch
+        from diffusers import DiffusionPipeline, StableDiffusionPipeline
+        path = sys.argv[1]
+        for cls in (StableDiffusionPipeline, DiffusionPipeline):
+            pipe = cls.from_pretrained(path)
+            assert type(pipe).__name__ == "StableDiffusionPipeline", type(pipe)
+            assert type(pipe.scheduler).__name__ == "DPMSolverMultistepScheduler"
+            out = pipe("a small circle", num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="np")
+            assert out.images.shape[:3] == (1, 32, 32), out.images.shape
+        assert not any(name.split(".")[0] == "minisd" for name in sys.modules)
+        print("ok")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(root / "models" / "pipeline")],
+                          capture_output=True, text=True, cwd=root, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok")
+
+
+def test_evaluate_is_deterministic(evaluated):
+    root, metrics = evaluated
+    again = evaluate(PARAMS, _where(root, out="eval2", pipeline="pipeline2"))
+    assert again == metrics
+    first, second = root / "results" / "eval", root / "results" / "eval2"
+    for name in ("metrics.json", "grid.png", "loss_curves.png", "samples.json"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    a, b = root / "models" / "pipeline", root / "models" / "pipeline2"
+    for f in sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file()):
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_optional_metrics_use_local_weights_when_given(evaluated, tmp_path):
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    root, _ = evaluated
+
+    class FakeInception(torch.nn.Module):  # the FID network's calling convention, tiny
+        def __init__(self):
+            super().__init__()
+            self.proj = torch.nn.Linear(3, 8)
+
+        def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+            return self.proj(torch.nn.functional.adaptive_avg_pool2d(x / 255.0, 4).mean((2, 3)))
+
+    torch.jit.save(torch.jit.script(FakeInception()), str(tmp_path / "inception.pt"))
+    tokenizer = tiny_tokenizer()
+    text = dict(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                intermediate_size=64, max_position_embeddings=16, bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    vision = dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    clip = tmp_path / "clip"
+    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).save_pretrained(clip)
+    tokenizer.save_pretrained(clip)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(clip)
+
+    params = PARAMS.model_copy(update={"inception_path": str(tmp_path / "inception.pt"), "clip_path": str(clip)})
+    metrics = evaluate(params, _where(root, out="eval_optional", pipeline="pipeline_optional"))
+    assert metrics["inception_fid"] >= 0.0 and 0.0 <= metrics["clip_score"] <= 100.0
+    assert "inception_fid" not in metrics["skipped"] and "clip_score" not in metrics["skipped"]
+
+    missing = PARAMS.model_copy(update={"clip_path": str(tmp_path / "nowhere")})
+    with pytest.raises(StageError, match="evaluate.clip_path"):
+        evaluate(missing, _where(root, out="eval_missing", pipeline="pipeline_missing"))
+
+
+def test_frechet_and_kernel_distances():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(400, 6))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    shift = np.array([3.0, 0, 0, 0, 0, 0])
+    assert frechet_distance(a, a + shift) == pytest.approx(9.0, rel=1e-6)  # a pure mean shift costs ||d||^2
+    b = rng.normal(size=(400, 6))
+    assert abs(kernel_distance(a, b)) < 0.05 < kernel_distance(a, a + shift)
+    subset, reference = split_real(10, 3)
+    assert len(subset) == 3 and set(subset).isdisjoint(reference) and len(reference) == 5
+
+
+def test_carry_over_names_what_is_missing(tmp_path):
+    (tmp_path / "unet.json").write_text(json.dumps({"val": {"loss": 0.3}}))
+    values, skipped = carry_over({"unet": tmp_path / "unet.json", "vae": tmp_path / "absent.json"})
+    assert values == {"unet_val_loss": 0.3}
+    assert set(skipped) == {"vae_psnr", "vae_ssim", "vae_ink_f1"} and "not found" in skipped["vae_psnr"]
+
+
+def test_loss_curves_read_dvclive_tsvs(tmp_path):
+    unet, _ = _fake_training_logs(tmp_path)
+    curves = read_curves(unet, "unet")
+    assert list(curves) == ["unet: train/loss"]
+    steps, values = curves["unet: train/loss"]
+    assert steps.tolist() == [0, 10, 20] and values.tolist() == [1.0, 0.5, 0.2]
+    assert loss_curves(curves).ndim == 2 and loss_curves({}).ndim == 2

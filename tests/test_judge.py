@@ -1,0 +1,73 @@
+import json
+
+import numpy as np
+import pytest
+from _eval_tiny import CLASSES, doodle_samples, make_shards
+
+from minisd.config import JudgeParams
+from minisd.judge import Judge, load_judge, train_judge
+from minisd.judge.augment import augment_batch
+from minisd.shards import write_split
+
+TINY = JudgeParams(channels=[8, 16, 32], image_size=32, batch_size=32, lr=3e-3, epochs=8, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("judge")
+    shards = make_shards(root, n_train=160, n_val=40, size=32)
+    summary = train_judge(TINY, shards, root / "judge", root / "live")
+    return root, shards, summary
+
+
+def test_judge_beats_chance_and_reports_val_accuracy(trained):
+    root, _, summary = trained
+    assert summary["num_classes"] == len(CLASSES)
+    assert summary["chance_accuracy"] == pytest.approx(1 / len(CLASSES))
+    assert summary["val_accuracy"] >= 0.5  # chance is 0.25
+    metrics = json.loads((root / "live" / "metrics.json").read_text())
+    assert metrics["val_accuracy"] == pytest.approx(summary["val_accuracy"])
+    assert (root / "live" / "plots" / "metrics" / "val_accuracy.tsv").is_file()
+
+
+def test_saved_judge_reloads_with_classes_and_same_answers(trained):
+    root, _, summary = trained
+    judge = Judge.load(root / "judge")
+    assert judge.classes == sorted(CLASSES)
+    assert judge.info["val_accuracy"] == pytest.approx(summary["val_accuracy"])
+    samples = doodle_samples(24, seed=7, size=32)
+    images = np.stack([s.image for s in samples])
+    predicted = judge.predict(images)
+    assert predicted == Judge.load(root / "judge").predict(images)
+    assert np.mean([p == s.label for p, s in zip(predicted, samples)]) > 1 / len(CLASSES)
+    features = judge.features(images)
+    assert features.shape == (24, TINY.channels[-1]) and np.isfinite(features).all()
+    # other image sizes are resized into the judge's input: a 64 px image gives the same kind of answer
+    assert len(judge.predict(np.stack([s.image for s in doodle_samples(4, 3, size=64)]))) == 4
+
+
+def test_training_is_deterministic(trained, tmp_path):
+    root, shards, _ = trained
+    train_judge(TINY.model_copy(update={"epochs": 8}), shards, tmp_path / "judge", tmp_path / "live")
+    assert (tmp_path / "judge" / "model.safetensors").read_bytes() == (root / "judge" / "model.safetensors").read_bytes()
+    assert (tmp_path / "judge" / "config.json").read_text() == (root / "judge" / "config.json").read_text()
+
+
+def test_augment_is_seeded_and_keeps_shape():
+    images = np.stack([s.image for s in doodle_samples(8, 0, size=32)])
+    a = augment_batch(images, np.random.default_rng(1))
+    b = augment_batch(images, np.random.default_rng(1))
+    assert a.dtype == np.uint8 and a.shape == images.shape
+    assert np.array_equal(a, b) and not np.array_equal(a, images)
+
+
+def test_unlabelled_shards_skip_the_judge_with_a_reason(tmp_path):
+    samples = doodle_samples(12, 0, size=32)
+    for s in samples:
+        s.label = None
+    write_split(samples, tmp_path / "shards", "train", 1)
+    write_split(samples[:4], tmp_path / "shards", "val", 1)
+    summary = train_judge(TINY, tmp_path / "shards", tmp_path / "judge", tmp_path / "live")
+    assert "skipped" in summary
+    judge, reason = load_judge(tmp_path / "judge")
+    assert judge is None and "labelled classes" in reason

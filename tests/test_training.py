@@ -1,0 +1,167 @@
+"""Shared training infra: checkpoints (round trip, retention, atomicity), fingerprint, guards."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+from diffusers.training_utils import EMAModel
+
+from minisd.stage import StageError
+from minisd.training import (
+    CheckpointManager,
+    NonFiniteLossError,
+    WallClockBudget,
+    check_finite,
+    fingerprint_inputs,
+    make_lr_scheduler,
+    resolve_mixed_precision,
+)
+
+
+def _setup(seed=0):
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    sched = make_lr_scheduler(opt, "cosine", warmup_steps=2, total_steps=20)
+    ema = EMAModel(model.parameters(), decay=0.9, use_ema_warmup=True)
+    return model, opt, sched, ema
+
+
+def _train(model, opt, sched, ema, steps):
+    for _ in range(steps):
+        x = torch.randn(5, 4)  # global RNG: tests that its state is restored too
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        sched.step()
+        ema.step(model.parameters())
+
+
+def _objects(model, opt, sched, ema):
+    return {"model": model, "ema": ema, "optimizer": opt, "lr_scheduler": sched}
+
+
+def test_round_trip_restores_everything_and_continues_identically(tmp_path):
+    model, opt, sched, ema = _setup()
+    _train(model, opt, sched, ema, 3)
+    mgr = CheckpointManager("toy", {"a": 1}, keep=2, root=tmp_path)
+    random.seed(5)
+    np.random.seed(6)
+    mgr.save(3, _objects(model, opt, sched, ema), {"position": 15})
+    _train(model, opt, sched, ema, 4)
+    expected = ([p.clone() for p in model.parameters()], [p.clone() for p in ema.shadow_params],
+                sched.get_last_lr(), random.random(), np.random.rand())
+
+    model2, opt2, sched2, ema2 = _setup(seed=1)  # different init: everything must come from disk
+    random.seed(99)
+    np.random.seed(99)
+    torch.manual_seed(99)
+    step, extra = mgr.restore(_objects(model2, opt2, sched2, ema2))
+    assert (step, extra) == (3, {"position": 15})
+    assert opt2.state_dict()["param_groups"][0]["betas"] == opt.state_dict()["param_groups"][0]["betas"]
+    _train(model2, opt2, sched2, ema2, 4)
+    got = ([p for p in model2.parameters()], ema2.shadow_params, sched2.get_last_lr(), random.random(),
+           np.random.rand())
+    for a, b in zip(expected[0] + expected[1], got[0] + got[1]):
+        assert torch.equal(a, b)
+    assert expected[2:] == got[2:]
+
+
+def test_no_pickles_only_json_and_safetensors(tmp_path):
+    model, opt, sched, ema = _setup()
+    _train(model, opt, sched, ema, 1)
+    mgr = CheckpointManager("toy", {"a": 1}, keep=1, root=tmp_path)
+    folder = mgr.save(1, _objects(model, opt, sched, ema))
+    assert sorted(p.name for p in folder.iterdir()) == ["state.json", "tensors.safetensors"]
+    json.loads((folder / "state.json").read_text())
+
+
+def test_retention_keeps_latest(tmp_path):
+    model, opt, sched, ema = _setup()
+    mgr = CheckpointManager("toy", {"a": 1}, keep=2, root=tmp_path)
+    for step in (1, 2, 3, 4):
+        mgr.save(step, {"model": model})
+    assert mgr.steps() == [3, 4]
+    mgr.clear()
+    assert not mgr.folder.exists() and mgr.restore({"model": model}) is None
+
+
+def test_half_written_checkpoints_are_ignored(tmp_path):
+    model, opt, sched, ema = _setup()
+    mgr = CheckpointManager("toy", {"a": 1}, keep=3, root=tmp_path)
+    mgr.save(2, {"model": model}, {"tag": "good"})
+    # a save killed mid-way leaves a temp folder; a step folder without state.json; a truncated state
+    (mgr.folder / ".tmp-step-00000009-123").mkdir()
+    (mgr.folder / ".tmp-step-00000009-123" / "tensors.safetensors").write_bytes(b"garbage")
+    (mgr.folder / "step-00000007").mkdir()
+    (mgr.folder / "step-00000007" / "tensors.safetensors").write_bytes(b"garbage")
+    bad = mgr.folder / "step-00000008"
+    bad.mkdir()
+    (bad / "tensors.safetensors").write_bytes(b"garbage")
+    (bad / "state.json").write_text('{"step": 8, "ext')
+    assert mgr.steps() == [2, 8]
+    assert mgr.restore({"model": model}) == (2, {"tag": "good"})
+    mgr.save(3, {"model": model})
+    assert not list(mgr.folder.glob(".tmp-*"))
+
+
+def test_folder_depends_on_fingerprint(tmp_path):
+    a = CheckpointManager("unet", {"lr": 1e-3, "inputs": {"x": "1"}}, keep=1, root=tmp_path)
+    b = CheckpointManager("unet", {"lr": 2e-3, "inputs": {"x": "1"}}, keep=1, root=tmp_path)
+    c = CheckpointManager("unet", {"inputs": {"x": "1"}, "lr": 1e-3}, keep=1, root=tmp_path)
+    assert a.folder != b.folder and a.folder == c.folder and a.folder.name.startswith("unet-")
+
+
+def test_fingerprint_inputs_follows_content(tmp_path):
+    d = tmp_path / "cache"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.bin").write_bytes(b"abc")
+    (d / "sub" / "b.bin").write_bytes(b"xyz")
+    first = fingerprint_inputs([d])
+    assert first == fingerprint_inputs([d])
+    (d / "sub" / "b.bin").write_bytes(b"xyw")
+    assert fingerprint_inputs([d]) != first
+    with pytest.raises(FileNotFoundError, match="missing"):
+        fingerprint_inputs([tmp_path / "missing"])
+
+
+def test_check_finite_names_step():
+    check_finite(torch.tensor(1.0), 3)
+    with pytest.raises(NonFiniteLossError, match="step 17") as info:
+        check_finite(torch.tensor(float("nan")), 17)
+    assert isinstance(info.value, StageError)
+
+
+def test_budget_and_precision_and_schedule():
+    now = [0.0]
+    budget = WallClockBudget(1.0, clock=lambda: now[0])
+    assert not budget.exhausted()
+    now[0] = 61.0
+    assert budget.exhausted() and not WallClockBudget(None).exhausted()
+    assert resolve_mixed_precision("no", "cpu") == "no"
+    assert resolve_mixed_precision("auto", "cpu") in ("no", "bf16")
+    with pytest.raises(StageError, match="fp16"):
+        resolve_mixed_precision("fp16", "cpu")
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = make_lr_scheduler(opt, "cosine", warmup_steps=2, total_steps=10)
+    lrs = []
+    for _ in range(10):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs[0] == 0.0 and lrs[2] == pytest.approx(1.0) and lrs[-1] < 0.1
+
+
+def test_files_travel_with_the_checkpoint(tmp_path):
+    model, *_ = _setup()
+    live = tmp_path / "live"
+    (live / "plots").mkdir(parents=True)
+    (live / "plots" / "loss.tsv").write_text("step\tloss\n1\t0.5\n")
+    mgr = CheckpointManager("toy", {"a": 1}, keep=1, root=tmp_path / "ckpt")
+    mgr.save(1, {"model": model}, files={"live": live})
+    (live / "plots" / "loss.tsv").write_text("step\tloss\n1\t0.5\n2\t0.4\n")  # logged after the checkpoint
+    assert mgr.restore({"model": model}, files={"live": live}) == (1, {})
+    assert (live / "plots" / "loss.tsv").read_text() == "step\tloss\n1\t0.5\n"

@@ -1,0 +1,77 @@
+"""UNet data layer and objective: caption choice/dropout, data order, min-SNR, targets."""
+
+import pytest
+import torch
+
+from minisd.config import NoiseSchedulerParams
+from minisd.stage import StageError
+from minisd.unet.data import CaptionedLatents, DataOrder, seeded_generator
+from minisd.unet.diffusion import make_noise_scheduler, min_snr_weights, target_for
+from unet_fixtures import one_thread, CLASSES, synthetic_split
+
+_single_thread = pytest.fixture(autouse=True)(one_thread)
+
+
+def test_caption_dropout_rate_and_caption_choice():
+    data = synthetic_split(n=40)
+    indices = torch.arange(40).repeat(100)  # 4000 draws
+    rows = data.pick_rows(indices, seeded_generator(0), caption_dropout=0.3)
+    dropped = rows == data.empty_row
+    assert abs(dropped.float().mean().item() - 0.3) < 0.03
+    kept = ~dropped
+    classes = indices % CLASSES
+    assert torch.all((rows[kept] // 2) == classes[kept])  # a caption of the sample itself
+    assert set(rows[kept].tolist()) == set(range(2 * CLASSES))  # every caption gets picked
+    assert not (data.pick_rows(indices, seeded_generator(0), 0.0) == data.empty_row).any()
+    assert (data.pick_rows(indices, seeded_generator(0), 1.0) == data.empty_row).all()
+
+
+def test_batch_samples_latents_from_mean_and_std():
+    data = synthetic_split(n=8)
+    idx = torch.arange(8).repeat(500)
+    latents, cond, _ = data.batch(idx, seeded_generator(1), 0.0)
+    assert latents.dtype == torch.float32 and cond.shape == (len(idx), 4, 16)
+    per_sample = latents.view(500, 8, *latents.shape[1:])
+    assert torch.allclose(per_sample.mean(0), data.mean.float(), atol=0.01)
+    assert torch.allclose(per_sample.std(0), data.std.float(), atol=0.01)
+
+
+def test_data_order_is_seeded_disjoint_across_ranks_and_covers_epochs():
+    size, batch = 10, 3
+    single = DataOrder(size, batch, seed=5)
+    stream = torch.cat([single.indices(m) for m in range(10)])  # 30 positions = 3 epochs, crossing boundaries
+    for e in range(3):
+        assert sorted(stream[e * size:(e + 1) * size].tolist()) == list(range(size))
+    assert torch.equal(stream, torch.cat([DataOrder(size, batch, seed=5).indices(m) for m in range(10)]))
+    assert not torch.equal(stream, torch.cat([DataOrder(size, batch, seed=6).indices(m) for m in range(10)]))
+    r0, r1 = DataOrder(size, batch, 5, world=2, rank=0), DataOrder(size, batch, 5, world=2, rank=1)
+    interleaved = torch.cat([torch.cat([r0.indices(m), r1.indices(m)]) for m in range(5)])
+    assert torch.equal(interleaved, stream)  # two processes split the same stream, no overlap
+
+
+def test_bad_inputs_are_named():
+    data = synthetic_split(n=4)
+    with pytest.raises(StageError, match="s0002"):
+        CaptionedLatents(data.mean, data.std, [[0], [1], [], [2]], data.embeddings, data.empty_row, data.keys)
+    with pytest.raises(StageError, match="std"):
+        CaptionedLatents(data.mean, data.std[:, :2], data.caption_rows, data.embeddings, data.empty_row)
+
+
+def test_noise_scheduler_and_min_snr():
+    sched = make_noise_scheduler(NoiseSchedulerParams())
+    assert sched.config.clip_sample is False and sched.config.steps_offset == 1
+    t = torch.tensor([0, 10, 500, 999])
+    w = min_snr_weights(sched, t, gamma=5.0)
+    assert w[0] == pytest.approx(5.0 / (sched.alphas_cumprod[0] / (1 - sched.alphas_cumprod[0])).item(), rel=1e-4)
+    assert w[-1] == pytest.approx(1.0)  # low SNR: full weight
+    zsnr = make_noise_scheduler(NoiseSchedulerParams(prediction_type="v_prediction", rescale_zero_terminal_snr=True))
+    assert zsnr.alphas_cumprod[-1].item() < 1e-6 and zsnr.config.timestep_spacing == "trailing"
+    wz = min_snr_weights(zsnr, t, gamma=5.0)
+    assert torch.isfinite(wz).all() and wz[-1] == pytest.approx(0.0, abs=1e-6)
+    eps = make_noise_scheduler(NoiseSchedulerParams(rescale_zero_terminal_snr=True))
+    assert torch.isfinite(min_snr_weights(eps, t, 5.0)).all()
+    x, n = torch.randn(4, 4, 2, 2), torch.randn(4, 4, 2, 2)
+    assert torch.equal(target_for(sched, x, n, t), n)
+    v = target_for(zsnr, x, n, t)
+    a = zsnr.alphas_cumprod[t].sqrt().view(-1, 1, 1, 1)
+    assert torch.allclose(v, a * n - (1 - a**2).sqrt() * x, atol=1e-5)

@@ -1,0 +1,125 @@
+"""The UNet training loop on a tiny synthetic config: learning, EMA export, exact resume, NaN stop."""
+
+import pytest
+import torch
+from diffusers import DDPMScheduler, UNet2DConditionModel
+from safetensors.torch import load_file
+
+from minisd.components import build_unet
+from minisd.training import CheckpointManager, NonFiniteLossError, make_accelerator
+from minisd.unet.data import DataOrder
+from minisd.unet.diffusion import make_noise_scheduler
+from minisd.unet.trainer import Outputs, Preview, train_unet
+from minisd.unet.validation import FixedValidation
+from unet_fixtures import one_thread, synthetic_split, tiny_params, tiny_vae
+
+
+@pytest.fixture(scope="module")
+def accelerator():
+    return make_accelerator("no")
+
+
+def _outputs(root):
+    return Outputs(root / "unet", root / "scheduler", root / "live")
+
+
+def _weights(folder):
+    return load_file(str(folder / "diffusion_pytorch_model.safetensors"))
+
+_single_thread = pytest.fixture(autouse=True)(one_thread)
+
+
+def test_loss_decreases_and_exports_loadable_models(tmp_path, accelerator):
+    params = tiny_params(max_steps=60, val_every=60, sample_every=30, sample_prompts=2, lr=5e-3)
+    train, val = synthetic_split(), synthetic_split(16, seed=1)
+    untrained = build_unet(params, 16, 4).eval()
+    before = FixedValidation(val, 1000, params.val_samples, 8).loss(untrained, make_noise_scheduler(
+        params.noise_scheduler), torch.device("cpu"))
+    preview = Preview(tiny_vae(), 1.0, train.embeddings[[0, 2]].float(), train.embeddings[-1].float(), [0, 1], 4, 3.0)
+    result = train_unet(params, train, val, _outputs(tmp_path), accelerator=accelerator, preview=preview)
+    assert result.step == 60
+    assert result.metrics["val/loss"] < 0.7 * before, (before, result.metrics)
+    unet = UNet2DConditionModel.from_pretrained(tmp_path / "unet")
+    assert unet.config.cross_attention_dim == 16 and unet.config.sample_size == 8
+    sched = DDPMScheduler.from_pretrained(tmp_path / "scheduler")
+    assert sched.config.prediction_type == "epsilon" and sched.config.clip_sample is False
+    grids = sorted(p.name for p in (tmp_path / "live" / "plots" / "images" / "samples").iterdir())
+    assert grids == ["000030.png", "000060.png"]
+    assert '"final_val_loss"' in (tmp_path / "live" / "metrics.json").read_text()
+
+
+def test_ema_is_exported_and_differs_from_raw(tmp_path, accelerator):
+    """Recompute the EMA independently from the raw weights after every step; compare with the export."""
+    params = tiny_params(max_steps=6, ema_decay=0.9, ema_power=0.75)
+    mine = {}
+
+    def on_step(step, raw):
+        decay = 0.0 if step - 1 <= 0 else min(1 - (1 + (step - 1)) ** -0.75, 0.9)
+        for name, p in raw.named_parameters():
+            prev = mine.get(name, p.detach().clone())
+            mine[name] = decay * prev + (1 - decay) * p.detach()
+
+    result = train_unet(params, synthetic_split(), None, _outputs(tmp_path), accelerator=accelerator, on_step=on_step)
+    saved = _weights(tmp_path / "unet")
+    assert any(not torch.equal(saved[k], result.raw_state[k]) for k in mine)
+    for name, value in mine.items():
+        assert torch.allclose(saved[name], value, atol=1e-6), name
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_resume_after_interruption_is_step_exact(tmp_path, accelerator):
+    params = tiny_params(max_steps=8, checkpoint_every=2, val_every=4)
+    train, val = synthetic_split(), synthetic_split(16, seed=1)
+    seen_a, seen_b = [], []
+    train_unet(params, train, val, _outputs(tmp_path / "a"), accelerator=accelerator,
+               on_batch=lambda step, idx, rows: seen_a.append((step, idx.tolist(), rows.tolist())))
+
+    ckpt = CheckpointManager("t", {"x": 1}, keep=2, root=tmp_path / "ckpt", accelerator=accelerator)
+
+    def killer(step, idx, rows):
+        if step == 5:  # mid-way between the checkpoints at 4 and 6: step 5 never completes
+            raise _Killed
+        seen_b.append((step, idx.tolist(), rows.tolist()))
+
+    with pytest.raises(_Killed):
+        train_unet(params, train, val, _outputs(tmp_path / "b"), accelerator=accelerator, checkpoints=ckpt,
+                   on_batch=killer)
+    assert ckpt.steps() == [2, 4]
+    resumed = train_unet(params, train, val, _outputs(tmp_path / "b"), accelerator=accelerator, checkpoints=ckpt,
+                         on_batch=lambda step, idx, rows: seen_b.append((step, idx.tolist(), rows.tolist())))
+    assert resumed.step == 8
+    # steps 0-4 ran before the kill, 4 ran again (it was after the last checkpoint), 5-7 after the resume
+    assert [s for s, *_ in seen_b] == [0, 1, 2, 3, 4, 4, 5, 6, 7]
+    assert seen_b[:5] + seen_b[6:] == seen_a  # same data order, same captions, nothing replayed
+    a, b = _weights(tmp_path / "a" / "unet"), _weights(tmp_path / "b" / "unet")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # bitwise: CPU kernels are deterministic here
+    for curve in ("train/loss.tsv", "val/loss.tsv", "lr.tsv"):
+        path = "live/plots/metrics/" + curve
+        assert (tmp_path / "a" / path).read_text() == (tmp_path / "b" / path).read_text(), curve
+    assert not ckpt.folder.exists()  # a finished run clears its checkpoints
+
+
+def test_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(tmp_path, accelerator):
+    params = tiny_params(max_steps=20, checkpoint_every=2)
+    train = synthetic_split()
+    order = DataOrder(len(train), params.batch_size, params.seed)
+    bad = int(order.indices(5)[0])  # first seen in step 6 (1-based)
+    assert all(bad not in order.indices(m).tolist() for m in range(5))
+    train.mean[bad] = float("nan")
+    ckpt = CheckpointManager("t", {"x": 1}, keep=2, root=tmp_path / "ckpt", accelerator=accelerator)
+    with pytest.raises(NonFiniteLossError, match="step 6"):
+        train_unet(params, train, None, _outputs(tmp_path), accelerator=accelerator, checkpoints=ckpt)
+    assert ckpt.steps() == [2, 4]
+    model = build_unet(params, 16, 4)
+    step, _ = ckpt.restore({"model": model})
+    assert step == 4 and all(torch.isfinite(p).all() for p in model.parameters())
+    assert not (tmp_path / "unet").exists()
+
+
+def test_budget_stops_early_and_still_saves(tmp_path, accelerator):
+    params = tiny_params(max_steps=1000, max_minutes=1e-9)
+    result = train_unet(params, synthetic_split(), None, _outputs(tmp_path), accelerator=accelerator)
+    assert result.step == 0 and (tmp_path / "unet" / "config.json").is_file()

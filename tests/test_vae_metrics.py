@@ -1,0 +1,112 @@
+"""Reconstruction metrics, the ink-aware loss and LPIPS-from-a-local-file, on hand-made images."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from minisd.config import LossWeights
+from minisd.vae.data import ImageBank, to_gray_uint8, to_pixels
+from minisd.vae.losses import VaeLoss
+from minisd.vae.lpips import CONVS, LPIPS, TAPS
+from minisd.vae.metrics import ink_f1, psnr, ssim
+from minisd.vae.validation import reconstruction_grid
+
+
+def _stroke_image(size: int = 32) -> np.ndarray:
+    image = np.full((size, size), 255, np.uint8)
+    image[10, 4:28] = 0  # one thin horizontal stroke
+    image[4:28, 20] = 0
+    return image
+
+
+def test_psnr_known_values():
+    a = np.full((2, 8, 8), 100, np.uint8)
+    assert psnr(a, a) == 100.0  # identical images are capped, not inf
+    b = a + 1  # MSE 1 -> 48.13 dB
+    assert psnr(a, b) == pytest.approx(10 * math.log10(255**2), abs=1e-9)
+    with pytest.raises(ValueError, match="shapes differ"):
+        psnr(a, a[:, :4])
+
+
+def test_ssim_is_one_for_identical_and_drops_with_noise():
+    image = _stroke_image()
+    assert ssim(image, image) == pytest.approx(1.0)
+    noisy = np.clip(image.astype(int) + np.random.default_rng(0).integers(-60, 60, image.shape), 0, 255)
+    assert ssim(image, noisy.astype(np.uint8)) < 0.7
+
+
+def test_ink_f1_punishes_lost_strokes_that_psnr_forgives():
+    image = _stroke_image(128)
+    faded = image.copy()
+    faded[10, 4:28] = 200  # the horizontal stroke fades to light grey: no longer ink
+    assert ink_f1(image, image) == 1.0
+    assert ink_f1(image, faded) == pytest.approx(2 * 24 / (2 * 24 + 24), abs=0.03)  # half the ink lost
+    assert psnr(image, faded) > 30  # while PSNR still looks fine
+    blank = np.full_like(image, 255)
+    assert ink_f1(blank, blank) == 1.0 and ink_f1(image, blank) == 0.0
+
+
+def test_pixels_round_trip_and_crops():
+    images = np.stack([_stroke_image(), 255 - _stroke_image()])
+    pixels = to_pixels(images)
+    assert pixels.shape == (2, 3, 32, 32) and pixels.min() == -1 and pixels.max() == 1
+    assert np.array_equal(to_gray_uint8(pixels), images)
+    torch.manual_seed(0)
+    batch = ImageBank(images).batch(5, crop=16)
+    assert batch.shape == (5, 3, 16, 16)
+    assert ImageBank(images).batch(3).shape == (3, 3, 32, 32)
+
+
+def test_grid_puts_originals_over_reconstructions():
+    originals = np.zeros((3, 8, 8), np.uint8)
+    recons = np.full((3, 8, 8), 255, np.uint8)
+    grid = reconstruction_grid(originals, recons, columns=2, gap=2)
+    assert grid.shape == (2 * (8 + 8) + 4, 2 * 8 + 2)
+    assert grid[:8, :8].max() == 0 and grid[8:16, :8].min() == 255
+
+
+def test_ink_term_weighs_a_missing_stroke_like_a_page_of_grey():
+    target = to_pixels(_stroke_image(128)[None])
+    no_stroke = to_pixels(np.full((1, 128, 128), 255, np.uint8))
+    grey_page = target.clone()
+    grey_page[target > 0] -= 0.1  # paper 5% grey, strokes intact
+    plain = VaeLoss(LossWeights(l1=0, mse=1, kl=0, ink=0))
+    inked = VaeLoss(LossWeights(l1=0, mse=1, kl=0, ink=1))
+    # plain MSE rates erasing both strokes about like a faint grey page; the ink term does not
+    assert plain(no_stroke, target, None)[0] < plain(grey_page, target, None)[0] * 1.5
+    assert inked(no_stroke, target, None)[0] > inked(grey_page, target, None)[0] * 10
+    total, parts = VaeLoss(LossWeights(kl=0.5))(target, target, torch.tensor([2.0, 4.0]))
+    assert parts["kl"] == 3.0 and total.item() == pytest.approx(1.5)
+
+
+def _tiny_lpips_file(path) -> None:
+    """A VGG16-shaped net with 4 channels per conv, random weights: the layout, not the numbers."""
+    generator = torch.Generator().manual_seed(0)
+    tensors, channels = {}, 3
+    for i in CONVS:
+        tensors[f"features.{i}.weight"] = torch.randn(4, channels, 3, 3, generator=generator) * 0.3
+        tensors[f"features.{i}.bias"] = torch.zeros(4)
+        channels = 4
+    for k in range(len(TAPS)):
+        tensors[f"lin{k}.model.1.weight"] = torch.rand(1, 4, 1, 1, generator=generator)
+    save_file(tensors, str(path))
+
+
+def test_lpips_from_local_file(tmp_path):
+    _tiny_lpips_file(tmp_path / "lpips.safetensors")
+    lpips = LPIPS.from_path(tmp_path)  # a folder holding one file works too
+    a = to_pixels(np.stack([_stroke_image(), _stroke_image()]))
+    b = to_pixels(np.stack([_stroke_image(), 255 - _stroke_image()]))
+    d = lpips(a, b)
+    assert d.shape == (2,) and d[0].item() == pytest.approx(0.0, abs=1e-6) and d[1].item() > 0
+    loss = VaeLoss(LossWeights(lpips=1.0, lpips_path=str(tmp_path / "lpips.safetensors")))
+    recon = b.clone().requires_grad_(True)
+    total, parts = loss(recon, a, None)
+    total.backward()
+    assert parts["lpips"] > 0 and recon.grad.abs().sum() > 0
+    assert not any(p.requires_grad for p in loss.lpips.parameters())

@@ -1,0 +1,52 @@
+"""Tiny synthetic inputs for the UNet tests: learnable class patterns, no caches, no VAE training."""
+
+from __future__ import annotations
+
+import torch
+from diffusers import AutoencoderKL
+
+from minisd.config import UnetParams
+from minisd.unet.data import CaptionedLatents
+
+CLASSES, TOKENS, HIDDEN = 4, 4, 16
+
+
+def tiny_params(**overrides) -> UnetParams:
+    base = dict(
+        block_out_channels=[8, 16], down_block_types=["CrossAttnDownBlock2D", "DownBlock2D"],
+        up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"], attention_head_dim=2, sample_size=8,
+        batch_size=8, lr=3e-3, warmup_steps=2, max_steps=8, mixed_precision="no", val_every=4, val_samples=16,
+        sample_every=1000, sample_prompts=0, log_every=1, checkpoint_every=2, checkpoints_keep=2,
+    )
+    return UnetParams(**{**base, **overrides})
+
+
+def synthetic_split(n: int = 48, seed: int = 0, size: int = 8) -> CaptionedLatents:
+    """Sample i has class i % 4: its latent is that class's fixed pattern, its 2 captions name the class."""
+    g = torch.Generator().manual_seed(1234)
+    patterns = torch.randn(CLASSES, 4, size, size, generator=g)
+    embeddings = torch.randn(2 * CLASSES + 1, TOKENS, HIDDEN, generator=g)  # row 2c, 2c+1: class c; last: ""
+    embeddings[-1] = 0
+    classes = torch.arange(n) % CLASSES
+    noise = torch.randn(n, 4, size, size, generator=torch.Generator().manual_seed(seed))
+    mean = patterns[classes] + 0.05 * noise
+    std = torch.full_like(mean, 0.05)
+    rows = [[2 * int(c), 2 * int(c) + 1] for c in classes]
+    return CaptionedLatents(mean=mean.half(), std=std.half(), caption_rows=rows, embeddings=embeddings.half(),
+                            empty_row=2 * CLASSES, keys=[f"s{i:04d}" for i in range(n)])
+
+
+def tiny_vae() -> AutoencoderKL:
+    torch.manual_seed(0)
+    return AutoencoderKL(in_channels=1, out_channels=1, block_out_channels=(8, 8), layers_per_block=1,
+                         latent_channels=4, norm_num_groups=4,
+                         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2)
+
+
+def one_thread():
+    """Tiny models gain nothing from a second thread, and on a busy 2-core machine two OpenMP threads
+    spin against each other (measured 12x slower under load): run these tests single-threaded."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
