@@ -2,8 +2,8 @@
 
 Random weights at two sizes: the offline default (params.yaml defaults) and the seed's architectures
 (CLIP ViT-L/14 text encoder; SD 1.x VAE), each in fp32 and under bf16 autocast (CPU) or fp16/bf16
-(CUDA), with the same functions the stages run. Prints a table; medians of --repeat timed runs
-after one warm-up. Usage: python benchmarks/bench_caches.py [--repeat 3] [--only text|vae]
+(CUDA), with the same functions the stages run. Prints a table; medians of --repeat timed rounds
+after one warm-up round. Usage: python benchmarks/bench_caches.py [--repeat 3] [--only text|vae]
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from minisd.caches.encode import encode_images
 from minisd.tokenizer import train_clip_tokenizer
 
 TEXT = {  # name: (hidden, layers, heads, intermediate, vocab, captions, batch)
-    "default": (128, 4, 4, 512, 2048, 256, 64),
-    "seed (ViT-L/14)": (768, 12, 12, 3072, 49408, 32, 32),
+    "default": (128, 4, 4, 512, 2048, 128, 64),
+    "seed (ViT-L/14)": (768, 12, 12, 3072, 49408, 16, 16),
 }
 VAE = {  # name: (block_out_channels, layers_per_block, images, batch)
-    "default": ((32, 64, 128, 128), 1, 128, 64),
-    "seed (SD VAE)": ((128, 256, 512, 512), 2, 8, 8),
+    "default": ((32, 64, 128, 128), 1, 64, 64),
+    "seed (SD VAE)": ((128, 256, 512, 512), 2, 4, 4),
 }
 WORDS = ("star", "house", "cat", "tree", "fish", "car", "cloud", "sun")
 
@@ -46,16 +46,20 @@ def accelerator(mixed_precision: str) -> Accelerator:
     return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available())
 
 
-def timed(fn, repeat: int) -> float:
-    fn()  # warm-up (allocator, oneDNN primitive cache)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def rates(run, count: int, repeat: int) -> dict[str, float]:
+    """items/s per precision; precisions alternate within each round, so a load spike from other
+    processes on a shared machine hits all of them alike. Round 0 is a warm-up."""
+    times: dict[str, list[float]] = {mp: [] for mp in precisions()}
+    for round_ in range(repeat + 1):
+        for mp in precisions():
+            acc = accelerator(mp)
+            start = time.perf_counter()
+            run(acc)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            if round_:
+                times[mp].append(time.perf_counter() - start)
+    return {mp: count / statistics.median(t) for mp, t in times.items()}
 
 
 def captions(n: int) -> list[str]:
@@ -79,16 +83,15 @@ def bench_text(repeat: int) -> list[tuple]:
         )
         torch.manual_seed(0)
         model = CLIPTextModel(config).eval().requires_grad_(False)
-        for mp in precisions():
-            acc = accelerator(mp)
+        work = texts[:count]
+
+        def run(acc):
             model.to(acc.device)
-            work = texts[:count]
+            for i in range(0, count, batch):
+                encode_texts(tokenizer, model, work[i : i + batch], acc)
 
-            def run():
-                for i in range(0, count, batch):
-                    encode_texts(tokenizer, model, work[i : i + batch], acc)
-
-            rows.append(("text encoder", name, mp, batch, count, count / timed(run, repeat), "captions/s"))
+        for mp, rate in rates(run, count, repeat).items():
+            rows.append(("text encoder", name, mp, batch, count, rate, "captions/s"))
             print(*rows[-1], flush=True)
     return rows
 
@@ -104,15 +107,14 @@ def bench_vae(repeat: int) -> list[tuple]:
             latent_channels=4, norm_num_groups=32,
         ).eval().requires_grad_(False)
         images = np.random.default_rng(0).integers(0, 256, (count, 128, 128), dtype=np.uint8)
-        for mp in precisions():
-            acc = accelerator(mp)
+
+        def run(acc):
             vae.to(acc.device)
+            for i in range(0, count, batch):
+                encode_images(vae, images[i : i + batch], acc)
 
-            def run():
-                for i in range(0, count, batch):
-                    encode_images(vae, images[i : i + batch], acc)
-
-            rows.append(("VAE encoder", name, mp, batch, count, count / timed(run, repeat), "latents/s"))
+        for mp, rate in rates(run, count, repeat).items():
+            rows.append(("VAE encoder", name, mp, batch, count, rate, "latents/s"))
             print(*rows[-1], flush=True)
     return rows
 

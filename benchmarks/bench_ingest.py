@@ -1,6 +1,6 @@
 """Ingest throughput per source kind next to the bare decode+resize of the same inputs, and peak memory.
 
-    python benchmarks/bench_ingest.py                 # speed table (n=400 per kind, 2 workers)
+    python benchmarks/bench_ingest.py                 # speed table (n=1000 per kind, 2 workers)
     python benchmarks/bench_ingest.py --memory        # + peak RSS at 1x and 10x input (subprocesses)
     python benchmarks/bench_ingest.py --real ../shared/data/sketches/sketchy
 
@@ -29,6 +29,7 @@ from minisd.ingest.quickdraw import parse_line
 from minisd.ingest.render import render_strokes
 
 SIZE = 128
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -105,7 +106,7 @@ def _bare_chunk(chunk):
 def bare_tasks(source: dict) -> list:
     path = Path(source.get("path", "."))
     if source["kind"] == "imagefolder":
-        return [("file", str(p)) for p in sorted(path.rglob("*")) if p.suffix != ".txt" and p.is_file()]
+        return [("file", str(p)) for p in sorted(path.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
     if source["kind"] == "synthetic":
         return [("synthetic", i) for i in range(source["count"])]
     if path.suffix == ".npy":
@@ -149,7 +150,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(res
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=400, help="inputs per source kind")
+    parser.add_argument("--n", type=int, default=1000, help="inputs per source kind")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory", action="store_true", help="also measure peak RSS at 1x and 10x input")
     parser.add_argument("--memory-n", type=int, default=2000, help="1x size for the memory test")
@@ -160,6 +161,7 @@ def main() -> None:
         cases = make_inputs(tmp / "inputs", args.n)
         for path in args.real:
             cases[f"imagefolder {path.name}"] = {"kind": "imagefolder", "path": str(path)}
+        bare_rate({"kind": "synthetic", "count": 64}, args.workers)  # warm-up: start the forkserver once
         print(f"ingest speed, {args.workers} workers, n={args.n} per kind (load avg {_load()})")
         print(f"{'source':28s} {'bare img/s':>11s} {'ingest img/s':>13s} {'ratio':>6s} {'accepted':>9s}")
         for name, source in cases.items():
@@ -194,4 +196,6 @@ def _load() -> str:
 
 
 if __name__ == "__main__":
-    main()
+    import bench_ingest  # workers unpickle `bench_ingest._bare_chunk`, not a function of __main__
+
+    bench_ingest.main()

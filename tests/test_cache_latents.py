@@ -14,7 +14,9 @@ from minisd.caches.encode import write_latent_cache
 from minisd.caches.runtime import read_all_meta
 from minisd.shards import iter_samples
 from minisd.vae.data import to_pixels
-from test_cache_tiny import fresh_accelerator, tiny_vae, write_shards
+from test_cache_tiny import (  # noqa: F401 (autouse fixture)
+    fresh_accelerator, no_accelerate_state_left_behind, tiny_vae, write_shards,
+)
 
 
 def build(tmp_path, shards, *, dtype="float16", chunk_size=5, batch_size=3, vae=None, name="latents", vae_hash="v"):
@@ -44,6 +46,7 @@ def reference(vae, images) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_key_join_survives_shuffling(tmp_path, shards):
+    """Also the float32 round trip: stored values equal an independent float32 computation."""
     vae = tiny_vae(scaling_factor=0.37)
     out = build(tmp_path, shards, dtype="float32", vae=vae)
     for split in ("train", "val"):
@@ -56,6 +59,7 @@ def test_key_join_survives_shuffling(tmp_path, shards):
         torch.testing.assert_close(cache.mean(idx), mean, atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(cache.std(torch.tensor(idx)), std, atol=1e-5, rtol=1e-4)
     assert cache.scaling_factor == pytest.approx(0.37) and cache.latent_shape == (4, 16, 16)
+    assert cache.mean(0).dtype == torch.float32 and cache.dtype == "float32"
 
 
 def test_chunks_and_indexing_forms_agree(tmp_path, shards):
@@ -80,9 +84,14 @@ def test_reader_pickles_without_data(tmp_path, shards):
     assert torch.equal(clone.mean([0, 1]), first)
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
-def test_dtype_round_trip(tmp_path, shards, dtype):
-    reference_cache = LatentCache.open(build(tmp_path, shards, dtype="float32", name="f32"), "val")
+@pytest.fixture(scope="module")
+def float32_cache(tmp_path_factory, shards):
+    return LatentCache.open(build(tmp_path_factory.mktemp("f32"), shards, dtype="float32"), "val")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_dtype_round_trip(tmp_path, shards, float32_cache, dtype):
+    reference_cache = float32_cache
     cache = LatentCache.open(build(tmp_path, shards, dtype=dtype), "val")
     want = getattr(torch, dtype)
     mean, std = cache.load_all()

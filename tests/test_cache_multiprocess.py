@@ -12,7 +12,9 @@ import pytest
 
 from minisd.caches.build import embed_text, encode_latents
 from minisd.config import load_params
-from test_cache_tiny import tiny_vae, write_shards
+from test_cache_tiny import (  # noqa: F401 (autouse fixture)
+    no_accelerate_state_left_behind, tiny_vae, write_shards,
+)
 
 PARAMS = """
 ingest: {sources: [{kind: synthetic, count: 10}]}

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
+from accelerate.state import AcceleratorState
 from diffusers import AutoencoderKL
 from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -86,7 +88,13 @@ def fresh_accelerator(mixed_precision: str = "no"):
     """A new single-process CPU Accelerator; accelerate keeps one global state per process, so
     tests that need another precision must reset it first."""
     from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
 
     AcceleratorState._reset_state(reset_partial_state=True)
     return Accelerator(mixed_precision=mixed_precision, cpu=True)
+
+
+@pytest.fixture(autouse=True)
+def no_accelerate_state_left_behind():
+    """Import into each cache test module: later tests (other files) start from a clean accelerate."""
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)

@@ -30,7 +30,7 @@ CAPTIONS = [
 
 TOK = TokenizerParams(vocab_size=700, max_length=77)
 TINY_TEXT = TextEncoderParams(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, seed=3)
-TINY_VAE = VaeParams(block_out_channels=[8, 16], latent_channels=4, norm_num_groups=8)
+TINY_VAE = VaeParams(block_out_channels=[8, 16], latent_channels=4)
 TINY_UNET = UnetParams(
     block_out_channels=[16, 32],
     down_block_types=["CrossAttnDownBlock2D", "DownBlock2D"],
@@ -175,8 +175,10 @@ def test_missing_subfolder_names_the_subfolder_key(tmp_path, tokenizer):
 
 
 def test_bad_vae_channels_name_the_key():
-    with pytest.raises(ComponentError, match=r"vae\.block_out_channels.*vae\.norm_num_groups"):
-        load_vae(VaeParams(block_out_channels=[8, 16], norm_num_groups=32))
+    with pytest.raises(ComponentError, match=r"vae\.block_out_channels: \[4, 12\]"):
+        load_vae(VaeParams(block_out_channels=[4, 12]))
+    assert load_vae(VaeParams(block_out_channels=[8, 16])).config.norm_num_groups == 8
+    assert load_vae(VaeParams()).config.norm_num_groups == 32  # SD's value at real sizes
 
 
 def test_build_unet_is_seeded_and_conditioned(tmp_path):

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -7,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from _eval_tiny import make_models, make_prompts, make_shards, tiny_tokenizer
+from _eval_tiny import make_models, make_prompts, make_shards, one_thread, tiny_tokenizer  # noqa: F401
 
 from minisd.config import EvaluateParams, JudgeParams
 from minisd.evaluate import Locations, evaluate
@@ -89,7 +90,7 @@ def test_grid_and_loss_curves_are_images(evaluated):
     out = root / "results" / "eval"
     grid = cv2.imread(str(out / "grid.png"), cv2.IMREAD_UNCHANGED)
     assert grid is not None and grid.ndim == 2
-    assert grid.shape[0] == 4 * 32 + 5 * 2  # one row per prompt, 2 px gutters
+    assert grid.shape[0] == 20 + 4 * 32 + 5 * 2  # a title row, one row per prompt, 2 px gutters
     assert grid.shape[1] > PARAMS.grid_seeds * 32  # label column + one column per seed
     curves = cv2.imread(str(out / "loss_curves.png"), cv2.IMREAD_UNCHANGED)
     assert curves is not None and curves.shape[0] > 100
@@ -117,7 +118,8 @@ def test_exported_folder_runs_in_a_fresh_process_with_stock_diffusers_only(evalu
         """
     )
     done = subprocess.run([sys.executable, "-c", script, str(root / "models" / "pipeline")],
-                          capture_output=True, text=True, cwd=root, timeout=300)
+                          capture_output=True, text=True, cwd=root, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("ok")
 

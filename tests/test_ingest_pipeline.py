@@ -167,3 +167,19 @@ def test_bad_metadata_fails_before_any_output(tmp_path):
     with pytest.raises(StageError, match=r"ingest\.sources\[1\]\.caption_column: .*no column 'text'"):
         run_ingest(params(sources), tmp_path / "s", tmp_path / "o")
     assert not (tmp_path / "s").exists() and not (tmp_path / "o").exists()
+
+
+def test_pool_keeps_order_and_reads_ahead_only_a_window():
+    from minisd.ingest.pool import ordered_map
+
+    pulled = []
+
+    def chunks():
+        for i in range(200):
+            pulled.append(i)
+            yield [0] * (i % 7)
+
+    results = ordered_map(len, chunks(), workers=1, initializer=int, initargs=(), window_per_worker=4)
+    assert next(results) == 0
+    assert len(pulled) <= 5  # memory is bounded by the window, not by the input size
+    assert [0] + list(results) == [i % 7 for i in range(200)]

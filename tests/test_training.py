@@ -141,6 +141,10 @@ def test_budget_and_precision_and_schedule():
     assert not budget.exhausted()
     now[0] = 61.0
     assert budget.exhausted() and not WallClockBudget(None).exhausted()
+    resumed = WallClockBudget(1.0, clock=lambda: now[0], spent_minutes=0.9)  # carried over from a killed run
+    assert not resumed.exhausted()
+    now[0] += 7.0
+    assert resumed.exhausted()
     assert resolve_mixed_precision("no", "cpu") == "no"
     assert resolve_mixed_precision("auto", "cpu") in ("no", "bf16")
     with pytest.raises(StageError, match="fp16"):

@@ -24,7 +24,6 @@ from minisd.vae.validation import latent_scaling_factor, reconstruct
 
 TINY = VaeParams(
     block_out_channels=[8, 16],
-    norm_num_groups=8,
     batch_size=8,
     crop_size=16,
     lr=3e-3,
@@ -167,7 +166,7 @@ def test_decoder_only_keeps_the_encoder(tmp_path, shards, trained):
     [
         ({"crop_size": 15}, StageError, "vae.crop_size"),
         ({"crop_size": 64}, StageError, "vae.crop_size"),
-        ({"norm_num_groups": 32}, ComponentError, "vae.block_out_channels"),
+        ({"block_out_channels": [4, 8]}, ComponentError, "vae.block_out_channels"),
         ({"block_out_channels": [8, 8, 8, 8, 8, 8, 8]}, ComponentError, "vae.block_out_channels"),
         ({"source": "pretrained", "path": "/no/such/vae"}, ComponentError, "vae.path"),
         ({"loss": LossWeights(lpips=0.5)}, StageError, "vae.loss.lpips_path"),
@@ -183,3 +182,16 @@ def test_wall_clock_budget_stops_early_and_still_saves(tmp_path, shards):
     metrics = _run(tmp_path, shards, TINY.model_copy(update={"max_minutes": 1e-4, "max_steps": 10_000}))
     assert metrics["steps"] < 10_000
     assert AutoencoderKL.from_pretrained(tmp_path / "models" / "vae").config.scaling_factor == metrics["scaling_factor"]
+
+
+def test_last_full_size_steps_train_on_whole_images(tmp_path, shards, monkeypatch):
+    crops = []
+    real_batch = trainer_module.ImageBank.batch
+
+    def recording(self, batch_size, crop=None):
+        crops.append(crop)
+        return real_batch(self, batch_size, crop)
+
+    monkeypatch.setattr(trainer_module.ImageBank, "batch", recording)
+    _run(tmp_path, shards, TINY.model_copy(update={"max_steps": 5, "full_size_steps": 2}))
+    assert crops == [16, 16, 16, None, None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -80,6 +81,10 @@ def test_ink_term_weighs_a_missing_stroke_like_a_page_of_grey():
     # plain MSE rates erasing both strokes about like a faint grey page; the ink term does not
     assert plain(no_stroke, target, None)[0] < plain(grey_page, target, None)[0] * 1.5
     assert inked(no_stroke, target, None)[0] > inked(grey_page, target, None)[0] * 10
+    # and a stroke drawn three times as thick costs like a missing one, not nothing
+    thick = to_pixels(cv2.erode(_stroke_image(128), np.ones((3, 3), np.uint8))[None])
+    ink_only = VaeLoss(LossWeights(l1=0, mse=0, kl=0, ink=1))
+    assert ink_only(thick, target, None)[0] > 0.5 * ink_only(no_stroke, target, None)[0]
     total, parts = VaeLoss(LossWeights(kl=0.5))(target, target, torch.tensor([2.0, 4.0]))
     assert parts["kl"] == 3.0 and total.item() == pytest.approx(1.5)
 

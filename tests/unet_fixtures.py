@@ -50,3 +50,7 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def resume_params() -> UnetParams:
+    return tiny_params(max_steps=10, checkpoint_every=3, val_every=5, sample_every=1000)

@@ -130,19 +130,21 @@ def load_text_encoder(params: TextEncoderParams, tokenizer) -> CLIPTextModel:
 # ----------------------------------------------------------------------------- VAE and UNet
 
 
-def _check_groups(section: str, channels: list[int], groups: int, groups_key: str) -> None:
-    bad = [c for c in channels if c % groups]
-    if bad:
+def norm_groups(section: str, channels: list[int]) -> int:
+    """GroupNorm groups: SD's 32 whenever the channels allow it, fewer only for tiny test models."""
+    groups = min(32, math.gcd(*channels))
+    if groups < 4 or any(c < 8 for c in channels):
         raise _param_error(
-            section, "block_out_channels", f"{bad} not divisible by {groups_key} = {groups} (GroupNorm groups)"
+            section, "block_out_channels", f"{channels}: use multiples of 8 (GroupNorm needs >= 4 groups; SD uses 32)"
         )
+    return groups
 
 
 def load_vae(params: VaeParams) -> AutoencoderKL:
     """Scratch: RGB in/out like SD's VAE, so a pretrained VAE is a drop-in; f = 2**(blocks-1)."""
     if params.source == "pretrained":
         return load_pretrained(AutoencoderKL, params, "VAE", "vae")
-    _check_groups("vae", params.block_out_channels, params.norm_num_groups, "vae.norm_num_groups")
+    groups = norm_groups("vae", params.block_out_channels)
     n = len(params.block_out_channels)
     with seeded(params.seed):
         return AutoencoderKL(
@@ -153,15 +155,14 @@ def load_vae(params: VaeParams) -> AutoencoderKL:
             block_out_channels=tuple(params.block_out_channels),
             layers_per_block=params.layers_per_block,
             latent_channels=params.latent_channels,
-            norm_num_groups=params.norm_num_groups,
+            norm_num_groups=groups,
         )
 
 
 def build_unet(params: UnetParams, cross_attention_dim: int, latent_channels: int) -> UNet2DConditionModel:
     """SD's UNet layout at our size. GroupNorm groups: 32 as in SD, fewer only for tiny channel counts."""
     channels = list(params.block_out_channels)
-    groups = getattr(params, "norm_num_groups", None) or min(32, math.gcd(*channels))
-    _check_groups("unet", channels, groups, "norm_num_groups")
+    groups = norm_groups("unet", channels)
     heads = params.attention_head_dim  # diffusers reads this as the number of heads (SD convention)
     for channel, kind in zip(channels, params.down_block_types):
         if "CrossAttn" in kind and channel % heads:

@@ -126,10 +126,10 @@ class VaeParams(PretrainedRef):
     block_out_channels: list[int] = Field(default=[32, 64, 128, 128], min_length=1)
     layers_per_block: int = Field(1, gt=0)
     latent_channels: int = Field(4, gt=0)
-    norm_num_groups: int = Field(32, gt=0)  # GroupNorm groups; must divide every block_out_channels entry
     seed: int = 0
     batch_size: int = Field(16, gt=0)
     crop_size: int | None = Field(64, gt=0)  # random crops for speed; None trains on full images
+    full_size_steps: int = Field(0, ge=0)  # the last N steps train on full images, after the crops
     lr: float = Field(1e-3, gt=0)
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     warmup_steps: int = Field(100, ge=0)
@@ -178,38 +178,38 @@ class NoiseSchedulerParams(Section):
 
 
 class UnetParams(Section):
-    block_out_channels: list[int] = Field(default=[64, 128, 256], min_length=1)
+    block_out_channels: list[int] = Field(default=[32, 64, 128], min_length=1)
     layers_per_block: int = Field(1, gt=0)
     down_block_types: list[str] = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
     up_block_types: list[str] = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]
-    attention_head_dim: int = Field(8, gt=0)
+    attention_head_dim: int = Field(2, gt=0)  # diffusers: the number of heads
     sample_size: int = Field(16, gt=0)
     noise_scheduler: NoiseSchedulerParams = NoiseSchedulerParams()
     seed: int = 0
-    batch_size: int = Field(64, gt=0)
+    batch_size: int = Field(32, gt=0)  # per process
     gradient_accumulation_steps: int = Field(1, gt=0)
     lr: float = Field(1e-3, gt=0)
     lr_schedule: Literal["cosine", "constant"] = "cosine"
-    warmup_steps: int = Field(100, ge=0)
+    warmup_steps: int = Field(50, ge=0)
     weight_decay: float = Field(1e-2, ge=0)
-    max_steps: int = Field(3000, gt=0)
-    max_minutes: float | None = Field(None, gt=0)
+    max_steps: int = Field(900, gt=0)
+    max_minutes: float | None = Field(8.5, gt=0)  # stops early, still saves
     grad_clip: float | None = Field(1.0, gt=0)
     caption_dropout: float = Field(0.1, ge=0, le=1)
     snr_gamma: float | None = Field(5.0, gt=0)
     noise_offset: float = Field(0.0, ge=0)
     ema_decay: float = Field(0.999, gt=0, lt=1)  # the cap; warmup 1 - (1 + step) ** -ema_power below it
     ema_power: float = Field(0.75, gt=0)
-    mixed_precision: MixedPrecision = "auto"
-    val_every: int = Field(500, gt=0)
+    mixed_precision: MixedPrecision = "no"
+    val_every: int = Field(150, gt=0)
     val_samples: int = Field(128, gt=0)  # fixed val latents/timesteps/noise for a comparable val loss
-    sample_every: int = Field(1000, gt=0)
+    sample_every: int = Field(300, gt=0)
     sample_prompts: int = Field(4, ge=0)  # first N prompts of the text cache in preview grids (0: none)
     sample_seeds: int = Field(2, gt=0)
     sample_steps: int = Field(20, gt=0)
     sample_guidance: float = Field(4.0, ge=0)
-    log_every: int = Field(25, gt=0)
-    checkpoint_every: int = Field(250, gt=0)
+    log_every: int = Field(10, gt=0)
+    checkpoint_every: int = Field(150, gt=0)
     checkpoints_keep: int = Field(2, gt=0)
 
     @model_validator(mode="after")

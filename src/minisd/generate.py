@@ -31,6 +31,8 @@ def tile(images: np.ndarray) -> np.ndarray:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.description = __doc__.splitlines()[0]
     parser.add_argument("prompt", help='what to draw, e.g. "a small star in the top left"')
     parser.add_argument("-n", "--num-images", type=int, default=1, help="images to draw (a grid when > 1)")
     parser.add_argument("--steps", type=int, default=25, help="denoising steps")

@@ -23,7 +23,7 @@ from minisd.config import Params
 from minisd.tokenizer import save_tokenizer
 
 log = logging.getLogger("minisd.caches")
-BF16_MIN_HIDDEN = 512  # CPU bf16 autocast: slower than fp32 at hidden 128, 1.6x faster at 768 (measured)
+BF16_MIN_HIDDEN = 512  # CPU bf16 autocast: within noise of fp32 at hidden 128, 1.5-2x faster from 512 (measured)
 
 
 def embed_text(

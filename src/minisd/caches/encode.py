@@ -20,12 +20,11 @@ import torch
 from accelerate import Accelerator
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from safetensors import safe_open
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from minisd.caches.latent_cache import INDEX, LATENT_FORMAT
 from minisd.caches.runtime import SampleMeta, batches, iter_shard, shard_jobs
-from minisd.caches.storage import CacheError, cache_dtype
+from minisd.caches.storage import CacheError, cache_dtype, write_stream
 from minisd.shards import SPLITS, shard_paths
 from minisd.vae.data import to_pixels
 
@@ -79,12 +78,9 @@ def encode_shard(
             stds.append(std)
             on_batch(len(batch))
         name = f"{shard.stem}-{number:04d}.safetensors"
-        tensors = {
-            "mean": (torch.cat(means) * scale).to(dtype).contiguous(),
-            "std": (torch.cat(stds) * scale).to(dtype).contiguous(),
-        }
+        mean, std = (torch.cat(parts).mul(scale).to(dtype) for parts in (means, stds))
         meta = {META: json.dumps({"split": split, "shard": shard.name, "keys": [s.key for s in samples]})}
-        save_file(tensors, str(out_dir / name), metadata=meta)
+        write_stream(out_dir / name, [("mean", dtype, mean.shape), ("std", dtype, std.shape)], [mean, std], meta)
         names.append(name)
     return names
 

@@ -1,7 +1,7 @@
 """Evaluation prompts, drawn from held-out (val) captions so each carries labels evaluation can score.
 
-Per class, `per_class` captions from distinct val samples, chosen greedily so the set covers as
-many size/position words as possible (a prompt set of only "a large X in the center" would not test
+Per class, `per_class` captions from distinct val samples, chosen greedily so the whole set covers
+as many size/position words as possible (a prompt set of only "a large X in the center" would not test
 adherence). A caption's size/position label is kept only when the caption actually says it; a
 label the prompt never asked for cannot be scored. Free-text `extra` prompts carry no labels.
 """
@@ -52,13 +52,14 @@ def _stable_order(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-def _pick(candidates: list[dict], count: int) -> list[dict]:
-    """Greedy: each pick is the candidate whose size and position words are least used so far."""
+def _pick(candidates: list[dict], count: int, sizes: Counter, positions: Counter) -> list[dict]:
+    """Greedy: each pick is the candidate whose size and position words are least used so far.
+    The counters are shared across classes, so even one prompt per class spreads over the grid."""
     chosen: list[dict] = []
     texts: set[str] = set()
-    sizes, positions = Counter(), Counter()
     pool = list(candidates)
     while pool and len(chosen) < count:
+
         def cost(p: dict) -> tuple:  # new text, then scorable (labelled), then least-used words
             a = p["attributes"]
             return p["text"] in texts, -_named(p), sizes[a["size"]] + positions[a["position"]]
@@ -88,8 +89,9 @@ def build_prompts(val: list[SampleMeta], per_class: int, extra: list[str]) -> li
         if unlabelled:
             log.info("prompts: %d val samples without a class are not used for labelled prompts", unlabelled)
     prompts: list[dict] = []
+    sizes, positions = Counter(), Counter()
     for label in sorted(groups, key=lambda c: (c is None, c or "")):
-        picked = _pick(groups[label], per_class)
+        picked = _pick(groups[label], per_class, sizes, positions)
         if len(picked) < per_class:
             log.warning(
                 "prompts: class %r has only %d usable val samples (per_class = %d)", label, len(picked), per_class

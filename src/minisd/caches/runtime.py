@@ -36,8 +36,9 @@ def make_inference_accelerator(mixed_precision: str, bf16_pays_on_cpu: bool = Tr
     """An Accelerator for batched inference: GPU when present, multi-process on CPU as well.
 
     "auto" on CUDA is bf16 (fp16 on old GPUs). On a CPU with native bf16 it is bf16 only where we
-    measured it faster (`bf16_pays_on_cpu`): the VAE's convolutions gain about 1.4x, a small text
-    encoder (hidden 128) loses to fp32 on conversion overhead, a ViT-L-sized one gains (see
+    measured it faster (`bf16_pays_on_cpu`): the VAE's convolutions gain 1.4-2x; the default text
+    encoder (hidden 128) gains nothing beyond noise (0.8-1.3x across runs), so it keeps fp32, the
+    precision the pipeline encodes prompts in at sampling time; hidden >= 512 gains 1.5-2x (see
     benchmarks/bench_caches.py). An explicit "bf16"/"fp16"/"no" is always honoured.
     """
     on_cpu = _on_cpu()

@@ -23,15 +23,21 @@ def _text(canvas: np.ndarray, lines: list[str], x: int, y: int, scale: float, co
         cv2.putText(canvas, line, (x, y + i * step), FONT, scale, color, 1, cv2.LINE_AA)
 
 
-def labelled_grid(images: np.ndarray, labels: list[str], label_width: int = 240) -> np.ndarray:
-    """(rows, cols, H, W) uint8 -> one image; each row starts with its wrapped label."""
+HEADER = 20
+
+
+def labelled_grid(images: np.ndarray, labels: list[str], column_titles: list[str], label_width: int = 240) -> np.ndarray:
+    """(rows, cols, H, W) uint8 -> one image; each row starts with its wrapped label, columns are titled."""
     rows, cols, h, w = images.shape
-    height = rows * h + (rows + 1) * GAP
+    height = HEADER + rows * h + (rows + 1) * GAP
     width = label_width + cols * w + (cols + 1) * GAP
     canvas = np.full((height, width), 200, np.uint8)
+    canvas[:HEADER] = 255
+    for c, title in enumerate(column_titles[:cols]):
+        _text(canvas, [title], label_width + GAP + c * (w + GAP) + 4, HEADER - 6, 0.4)
     chars = max(8, int(label_width / 8.5))
     for r in range(rows):
-        top = GAP + r * (h + GAP)
+        top = HEADER + GAP + r * (h + GAP)
         canvas[top : top + h, :label_width] = 255
         lines = textwrap.wrap(labels[r], chars)[: max(1, h // 16)]
         _text(canvas, lines, 6, top + 16, 0.45)
@@ -86,8 +92,8 @@ def curve_panel(title: str, steps: np.ndarray, values: np.ndarray, size=(360, 22
         cv2.polylines(panel, [points], False, 0, 1, cv2.LINE_AA)
     _text(panel, [_fmt(hi)], 4, top + 10, 0.35)
     _text(panel, [_fmt(lo)], 4, bottom, 0.35)
-    _text(panel, [_fmt(s_lo)], left, bottom + 16, 0.35)
-    label = f"step {_fmt(s_hi)}  last {_fmt(float(v[-1]))}"
+    _text(panel, [f"{s_lo:.0f}"], left, bottom + 16, 0.35)
+    label = f"step {s.max():.0f}  last {_fmt(float(v[-1]))}"
     (tw, _), _ = cv2.getTextSize(label, FONT, 0.35, 1)
     _text(panel, [label], right - tw, bottom + 16, 0.35)
     return panel

@@ -67,16 +67,8 @@ def sketch_distances(judge, generated: np.ndarray, real: np.ndarray) -> tuple[di
     }, {}
 
 
-def evaluate(params: EvaluateParams, where: Locations = Locations()) -> dict:
-    check_paths(params)
-    device = PartialState().device
-    started = time.perf_counter()
-    export_pipeline(where.models, where.pipeline, params.scheduler)
-    pipe = load_pipeline(where.pipeline, device)
-    log.info("exported %s (%s) in %.1fs; sampling on %s", where.pipeline, params.scheduler,
-             time.perf_counter() - started, device)
-
-    prompts = load_prompts(where.prompts)
+def sample_prompts(pipe, prompts: list[dict], params: EvaluateParams) -> np.ndarray:
+    """(P, max(samples_per_prompt, grid_seeds), H, W): column j of every row uses seed + j."""
     per_prompt = max(params.samples_per_prompt, params.grid_seeds)
     texts = [p["text"] for p in prompts for _ in range(per_prompt)]
     seeds = [params.seed + j for _ in prompts for j in range(per_prompt)]
@@ -84,19 +76,34 @@ def evaluate(params: EvaluateParams, where: Locations = Locations()) -> dict:
     flat = sample(pipe, texts, seeds, params.steps, params.guidance, params.batch_size, desc="evaluate")
     seconds = time.perf_counter() - started
     log.info("sampled %d images in %.1fs (%.2f s/img)", len(flat), seconds, seconds / max(len(flat), 1))
-    images = flat.reshape(len(prompts), per_prompt, *flat.shape[1:])
-    scored = images[:, : params.samples_per_prompt]
-    generated = scored.reshape(-1, *flat.shape[1:])
+    return flat.reshape(len(prompts), per_prompt, *flat.shape[1:])
 
-    judge, judge_skip = load_judge(where.models / "judge", device)
+
+def judge_guesses(judge, prompts: list[dict], scored: np.ndarray) -> list[list[str]]:
+    unknown = sorted({p["class"] for p in prompts if p["class"] is not None} - set(judge.classes))
+    if unknown:
+        log.warning("prompt classes the judge never saw (always scored wrong): %s", unknown)
+    n = scored.shape[1]
+    guesses = judge.predict(scored.reshape(-1, *scored.shape[2:]))
+    return [guesses[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+
+def evaluate(params: EvaluateParams, where: Locations = Locations()) -> dict:
+    check_paths(params)
+    device = PartialState().device
+    export_pipeline(where.models, where.pipeline, params.scheduler)
+    pipe = load_pipeline(where.pipeline, device)  # score what was exported, loaded back by stock diffusers
+    log.info("exported %s (%s); sampling on %s", where.pipeline, params.scheduler, device)
+    prompts = load_prompts(where.prompts)
+    images = sample_prompts(pipe, prompts, params)
+    scored = images[:, : params.samples_per_prompt]
+    generated = scored.reshape(-1, *scored.shape[2:])
+
     skipped = {}
-    predicted = None
-    if judge is not None:
-        guesses = judge.predict(generated)
-        n = params.samples_per_prompt
-        predicted = [guesses[i * n : (i + 1) * n] for i in range(len(prompts))]
-    else:
+    judge, judge_skip = load_judge(where.models / "judge", device)
+    if judge is None:
         skipped["judge_accuracy"] = skipped["joint_accuracy"] = judge_skip
+    predicted = judge_guesses(judge, prompts, scored) if judge is not None else None
     adherence, records, counts = score_samples(prompts, scored, predicted)
     for name, value in adherence.items():
         if value is None and name not in skipped:
@@ -106,12 +113,10 @@ def evaluate(params: EvaluateParams, where: Locations = Locations()) -> dict:
     if real.shape[1:] != generated.shape[1:]:
         real = np.stack([cv2.resize(im, generated.shape[1:][::-1], interpolation=cv2.INTER_AREA) for im in real])
     distances, distance_skip = sketch_distances(judge, generated, real)
-    skipped.update(distance_skip)
     carried, carry_skip = carry_over({"unet": where.unet_live / "metrics.json", "vae": where.vae_live / "metrics.json"})
-    skipped.update(carry_skip)
     scored_texts = [p["text"] for p in prompts for _ in range(params.samples_per_prompt)]
     optional, optional_skip = optional_metrics(params, generated, scored_texts, real, device)
-    skipped.update(optional_skip)
+    skipped.update({**distance_skip, **carry_skip, **optional_skip})
 
     metrics = {k: _round(v) for k, v in {**adherence, **distances, **carried, **optional}.items() if v is not None}
     if judge is not None:
@@ -124,15 +129,20 @@ def evaluate(params: EvaluateParams, where: Locations = Locations()) -> dict:
         **counts,
     }
     metrics["skipped"] = dict(sorted(skipped.items()))
+    write_outputs(Path(where.out), metrics, records, images, prompts, params, where)
+    for name, reason in metrics["skipped"].items():
+        log.info("skipped %s: %s", name, reason)
+    log.info("metrics: %s", {k: v for k, v in metrics.items() if k not in ("counts", "skipped")})
+    return metrics
 
-    out = Path(where.out)
+
+def write_outputs(out: Path, metrics: dict, records: list, images: np.ndarray, prompts: list[dict],
+                  params: EvaluateParams, where: Locations) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (out / "samples.json").write_text(json.dumps(records, indent=2) + "\n")
-    cv2.imwrite(str(out / "grid.png"), labelled_grid(images[:, : params.grid_seeds], [p["text"] for p in prompts]))
+    seed_titles = [f"seed {params.seed + j}" for j in range(params.grid_seeds)]
+    grid = labelled_grid(images[:, : params.grid_seeds], [p["text"] for p in prompts], seed_titles)
+    cv2.imwrite(str(out / "grid.png"), grid)
     curves = {**read_curves(where.unet_live, "unet"), **read_curves(where.vae_live, "vae")}
     cv2.imwrite(str(out / "loss_curves.png"), loss_curves(curves))
-    for name in sorted(skipped):
-        log.info("skipped %s: %s", name, skipped[name])
-    log.info("metrics: %s", {k: v for k, v in metrics.items() if k not in ("counts", "skipped")})
-    return metrics

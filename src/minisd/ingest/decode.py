@@ -104,6 +104,12 @@ def is_truncated(data: bytes, fmt: str) -> bool:
     return False
 
 
+def _png_has_alpha(data: bytes) -> bool:
+    """Colour types 4/6 carry alpha; a tRNS chunk (before the pixel data) makes a colour transparent."""
+    color_type = data[25] if len(data) > 25 else 6
+    return color_type in (4, 6) or b"tRNS" in data[: data.find(b"IDAT")]
+
+
 def to_gray(image: np.ndarray) -> np.ndarray:
     """Any depth / channel layout -> uint8 gray; alpha is composited onto white paper."""
     if image.dtype == np.uint16:
@@ -153,6 +159,8 @@ def decode(data: bytes, min_side: int, max_pixels: int, work_size: int) -> np.nd
                     flags = reduced
                     break
         image = cv2.imdecode(buf, flags)
+    elif fmt == "png" and not _png_has_alpha(data):
+        image = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)  # libpng converts: faster
     else:
         image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)  # keeps alpha and 16-bit
     if image is None or image.size == 0:

@@ -50,7 +50,8 @@ def _read_metadata(root: Path, source: ImageFolderSource, param: str) -> dict[Pa
         for key in ("caption_column", "label_column"):  # a wrong column name, not one row lacking it
             column = getattr(source, key)
             if entries and column and column not in columns:
-                raise StageError(f"{param}.{key}: {meta} has no column {column!r} (columns: {', '.join(sorted(columns))})")
+                listed = ", ".join(sorted(columns))
+                raise StageError(f"{param}.{key}: {meta} has no column {column!r} (columns: {listed})")
     return rows
 
 

@@ -42,7 +42,7 @@ def source_names(params: IngestParams) -> list[str]:
             check_template(source.caption_template, param)
         name = source.name or ("synthetic" if source.kind == "synthetic" else _default_name(Path(source.path)))
         if name in names:
-            raise StageError(f"{param}.name: {name!r} is also the name of sources[{names[name]}]; set a distinct `name`")
+            raise StageError(f"{param}.name: {name!r} is also the name of sources[{names[name]}]; set a distinct name")
         names[name] = i
     return list(names)
 

@@ -37,7 +37,7 @@ def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         ink = (255.0 - out.astype(np.float32)) * rng.uniform(0.55, 1.0)
         out = (255.0 - ink).round().astype(np.uint8)
     if rng.random() < 0.2:
-        noise = rng.normal(0.0, rng.uniform(2, 8), size=out.shape)
+        noise = rng.normal(0.0, rng.uniform(2, 16), size=out.shape)
         out = np.clip(out.astype(np.float32) + noise, 0, 255).round().astype(np.uint8)
     return out
 

@@ -21,13 +21,18 @@ CONFIG = "config.json"
 
 
 class JudgeNet(nn.Module):
-    """conv-BN-ReLU-maxpool per entry of `channels`, global average pool, linear head."""
+    """conv-GroupNorm-ReLU-maxpool per entry of `channels`, global average pool, linear head.
+
+    GroupNorm rather than BatchNorm: it keeps no running statistics of the real training images, so a
+    generated sketch with fainter ink is normalized on its own terms, and train and eval behave alike
+    (BatchNorm collapsed to one class on small data in our runs).
+    """
 
     def __init__(self, channels: list[int], num_classes: int):
         super().__init__()
         layers, c_in = [], 1
         for c in channels:
-            layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.GroupNorm(max(1, c // 8), c), nn.ReLU(inplace=True)]
             layers += [nn.MaxPool2d(2)]
             c_in = c
         self.body = nn.Sequential(*layers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from pathlib import Path
@@ -17,6 +18,7 @@ from minisd.config import JudgeParams
 from minisd.judge.augment import augment_batch
 from minisd.judge.model import CONFIG, Judge, JudgeNet, prepare
 from minisd.shards import iter_samples
+from minisd.stage import StageError
 
 log = logging.getLogger("minisd.judge")
 
@@ -31,7 +33,7 @@ def load_labelled(shards_dir: str | Path, split: str) -> tuple[np.ndarray, list[
         images.append(sample.image)
         labels.append(sample.label)
     if len({im.shape for im in images}) > 1:
-        raise ValueError(f"{split} shards mix image sizes; the shard contract has one image_size")
+        raise StageError(f"{split} shards in {shards_dir} mix image sizes; the shard contract has one image_size")
     stacked = np.stack(images) if images else np.zeros((0, 1, 1), np.uint8)
     return stacked, labels, unlabelled
 
@@ -45,14 +47,37 @@ def evaluate_accuracy(judge: Judge, images: np.ndarray, labels: list[str]) -> tu
 
 def _write_skipped(out_dir: Path, live_dir: Path, reason: str) -> dict:
     """No labels, no judge: record why, so evaluate can report its class metrics as skipped."""
-    import json
-
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / CONFIG).write_text(json.dumps({"classes": [], "skipped": reason}, indent=2) + "\n")
     with Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) as live:
         live.summary["skipped"] = reason
     log.warning("judge skipped: %s", reason)
     return {"skipped": reason}
+
+
+def train_epoch(net, optimizer, schedule, images, targets, params: JudgeParams, rng, bar) -> tuple[float, float]:
+    """One pass in a seeded order over freshly augmented images; returns (mean loss, accuracy)."""
+    device = next(net.parameters()).device
+    net.train()
+    order = rng.permutation(len(images))
+    seen, correct, loss_sum = 0, 0, 0.0
+    for start in range(0, len(order), params.batch_size):
+        idx = order[start : start + params.batch_size]
+        batch = augment_batch(images[idx], rng) if params.augment else images[idx]
+        x = prepare(batch, params.image_size).to(device)
+        y = targets[idx].to(device)
+        logits = net(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=0.1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        seen += len(idx)
+        correct += int((logits.argmax(1) == y).sum())
+        loss_sum += loss.item() * len(idx)
+        bar.update()
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    return loss_sum / seen, correct / seen
 
 
 def train_judge(params: JudgeParams, shards_dir: str | Path, out_dir: str | Path, live_dir: str | Path) -> dict:
@@ -85,35 +110,21 @@ def train_judge(params: JudgeParams, shards_dir: str | Path, out_dir: str | Path
     with Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) as live:
         bar = tqdm(total=total, desc="judge", unit="step", mininterval=2)
         for epoch in range(params.epochs):
-            net.train()
-            order = rng.permutation(len(train_images))
-            seen, correct, loss_sum = 0, 0, 0.0
-            for start in range(0, len(order), params.batch_size):
-                idx = order[start : start + params.batch_size]
-                batch = augment_batch(train_images[idx], rng) if params.augment else train_images[idx]
-                x = prepare(batch, params.image_size).to(device)
-                y = targets[idx].to(device)
-                logits = net(x)
-                loss = F.cross_entropy(logits, y, label_smoothing=0.1)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                seen += len(idx)
-                correct += int((logits.argmax(1) == y).sum())
-                loss_sum += loss.item() * len(idx)
-                bar.update()
-                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+            train_loss, train_accuracy = train_epoch(net, optimizer, schedule, train_images, targets, params, rng, bar)
             net.eval()
             val_accuracy, per_class = evaluate_accuracy(judge, val_images, val_labels)
-            live.log_metric("train_loss", loss_sum / seen)
-            live.log_metric("train_accuracy", correct / seen)
+            live.log_metric("train_loss", train_loss)
+            live.log_metric("train_accuracy", train_accuracy)
             live.log_metric("val_accuracy", val_accuracy)
             live.next_step()
-            log.info("epoch %d: train acc %.3f, val acc %.3f", epoch + 1, correct / seen, val_accuracy)
+            log.info("epoch %d: train acc %.3f, val acc %.3f", epoch + 1, train_accuracy, val_accuracy)
         bar.close()
+        # the same val images restyled (thicker/thinner, blurred, greyer, noisy, shifted): how much a
+        # generated sketch's style alone could cost the judge
+        restyled = augment_batch(val_images, np.random.default_rng(params.seed + 1))
         summary = {
             "val_accuracy": val_accuracy,
+            "val_accuracy_restyled": evaluate_accuracy(judge, restyled, val_labels)[0],
             "val_worst_class_accuracy": min(per_class.values()),
             "chance_accuracy": 1.0 / len(classes),
             "num_classes": len(classes),

@@ -23,12 +23,15 @@ def make_lr_scheduler(optimizer, kind: str, warmup_steps: int, total_steps: int)
 
 
 class WallClockBudget:
-    """Stops a run after `max_minutes` (None = unlimited), counted from construction."""
+    """Stops a run after `max_minutes` (None = unlimited), counted from construction.
 
-    def __init__(self, max_minutes: float | None, clock=time.monotonic):
+    `spent_minutes` carries the time of an interrupted attempt over to its resumed run.
+    """
+
+    def __init__(self, max_minutes: float | None, clock=time.monotonic, spent_minutes: float = 0.0):
         self.max_minutes = max_minutes
         self._clock = clock
-        self._start = clock()
+        self._start = clock() - 60.0 * spent_minutes
 
     def elapsed_minutes(self) -> float:
         return (self._clock() - self._start) / 60.0

@@ -29,10 +29,7 @@ def join_split(text, latents) -> CaptionedLatents:
 
 def load_inputs(text_dir: Path, latent_dir: Path, vae_dir: Path | None):
     """(text cache, train split, val split or None, scaling factor) with the VAE hash checked."""
-    import minisd.caches
-    from minisd.caches import LatentCache, TextCache
-
-    CacheError = getattr(minisd.caches, "CacheError", StageError)
+    from minisd.caches import CacheError, LatentCache, TextCache
 
     text = TextCache.open(text_dir)
     train_cache = LatentCache.open(latent_dir, "train")

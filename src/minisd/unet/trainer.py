@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from minisd.components import build_unet
 from minisd.config import UnetParams
+from minisd.stage import StageError
 from minisd.training import CheckpointManager, WallClockBudget, check_finite, make_lr_scheduler
 from minisd.training.live import TrainingLog
 from minisd.unet.data import CaptionedLatents, DataOrder, seeded_generator
@@ -58,10 +59,6 @@ class TrainResult:
     raw_state: dict | None  # the raw (non-EMA) weights at the end, main process only
 
 
-def _unwrapped(accelerator, model):
-    return accelerator.unwrap_model(model)
-
-
 def train_unet(params: UnetParams, train: CaptionedLatents, val: CaptionedLatents | None, outputs: Outputs, *,
                accelerator, checkpoints: CheckpointManager | None = None, preview: Preview | None = None,
                on_batch: Callable | None = None, on_step: Callable | None = None) -> TrainResult:
@@ -74,10 +71,10 @@ def train_unet(params: UnetParams, train: CaptionedLatents, val: CaptionedLatent
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # ~20% faster fp32 on CPU; deterministic
 
-    unet = build_unet(params, cross_attention_dim=train.embeddings.shape[-1], latent_channels=train.latent_shape[0])
     if params.sample_size != train.latent_shape[-1]:
-        raise ValueError(f"unet.sample_size is {params.sample_size} but the cached latents are "
+        raise StageError(f"unet.sample_size is {params.sample_size} but the cached latents are "
                          f"{train.latent_shape[-1]} wide; set unet.sample_size: {train.latent_shape[-1]}")
+    unet = build_unet(params, cross_attention_dim=train.embeddings.shape[-1], latent_channels=train.latent_shape[0])
     unet.train()
     ema = EMAModel(unet.parameters(), decay=params.ema_decay, use_ema_warmup=True, inv_gamma=1.0,
                    power=params.ema_power, foreach=True, model_cls=UNet2DConditionModel, model_config=unet.config)
@@ -85,7 +82,7 @@ def train_unet(params: UnetParams, train: CaptionedLatents, val: CaptionedLatent
     lr_scheduler = make_lr_scheduler(optimizer, params.lr_schedule, params.warmup_steps, params.max_steps)
     unet, optimizer = accelerator.prepare(unet, optimizer)
     ema.to(device=device)
-    raw = _unwrapped(accelerator, unet)
+    raw = accelerator.unwrap_model(unet)
     noise_scheduler = make_noise_scheduler(params.noise_scheduler)
     num_timesteps = noise_scheduler.config.num_train_timesteps
     validation = FixedValidation(val, num_timesteps, params.val_samples, params.batch_size) if val else None
@@ -93,10 +90,11 @@ def train_unet(params: UnetParams, train: CaptionedLatents, val: CaptionedLatent
     gas = params.gradient_accumulation_steps
 
     objects = {"model": unet, "ema": ema, "optimizer": optimizer, "lr_scheduler": lr_scheduler}
-    step = 0
+    step, spent_minutes = 0, 0.0
     restored = checkpoints.restore(objects, files={"live": outputs.live_dir}) if checkpoints else None
     if restored:
         step, extra = restored
+        spent_minutes = extra.get("minutes", 0.0)
         if extra.get("world", world) != world:
             log.warning("resumed with %d processes, checkpoint had %d: data order differs from here on",
                         world, extra["world"])
@@ -127,7 +125,7 @@ def train_unet(params: UnetParams, train: CaptionedLatents, val: CaptionedLatent
         raw.train()
         return result
 
-    budget = WallClockBudget(params.max_minutes)
+    budget = WallClockBudget(params.max_minutes, spent_minutes=spent_minutes)  # a resumed run keeps its budget
     bar = tqdm(total=params.max_steps, initial=step, desc="train_unet", unit="step", disable=not main,
                dynamic_ncols=True)
     window_loss, window_steps, smoothed = 0.0, 0, None
@@ -180,7 +178,8 @@ def train_unet(params: UnetParams, train: CaptionedLatents, val: CaptionedLatent
             final.update(evaluate(step))
             accelerator.wait_for_everyone()
         if checkpoints and step < params.max_steps and step % params.checkpoint_every == 0:
-            checkpoints.save(step, objects, {"micro_step": step * gas, "world": world},
+            checkpoints.save(step, objects, {"micro_step": step * gas, "world": world,
+                                                "minutes": budget.elapsed_minutes()},
                              files={"live": outputs.live_dir})
     bar.close()
     stopping = True  # the final evaluation always runs, whatever the step

@@ -1,8 +1,9 @@
 """The VAE objective for line art: pixel terms, a KL term, and extra weight where the ink is.
 
 Sketches are ~95% white paper, so a plain MSE is happy to fade or drop thin strokes. The ink
-term is the L1 error averaged over the target's ink pixels only: a missing stroke then costs as
-much as a whole page of slightly grey paper.
+term is the L1 error averaged over the pixels that are ink in the target *or* in the
+reconstruction: a missing stroke then costs as much as a whole page of slightly grey paper, and
+so does a stroke drawn twice as thick (weighting only the target's ink made strokes bolder).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class VaeLoss(nn.Module):
         if w.mse:
             parts["mse"] = error.pow(2).mean()
         if w.ink:
-            ink = (target < INK_LEVEL).float()
+            ink = ((target < INK_LEVEL) | (recon.detach() < INK_LEVEL)).float()
             parts["ink"] = (error.abs() * ink).sum() / ink.sum().clamp(min=1.0)
         if w.kl and kl is not None:
             parts["kl"] = kl.float().mean()

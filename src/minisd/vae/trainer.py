@@ -110,6 +110,7 @@ def train_vae(
 ) -> dict:
     """Train, save `model_dir` (diffusers format, measured scaling_factor) and return final metrics."""
     model_dir, live_dir = Path(model_dir), Path(live_dir)
+    torch.set_flush_denormal(True)  # ~20% faster fp32 on CPU; tiny activations lose nothing that matters
     accelerator = make_accelerator(params.mixed_precision)
     main = accelerator.is_main_process
     seed = params.seed + accelerator.process_index  # each process draws its own batches
@@ -153,7 +154,10 @@ def train_vae(
     started, start_step = time.perf_counter(), step
 
     while step < params.max_steps and not _stop(budget, accelerator):
-        x = bank.batch(params.batch_size, params.crop_size).to(accelerator.device)
+        # Crops are ~4x cheaper per image, but GroupNorm sees different statistics on a whole,
+        # mostly blank page, which leaves a grey cast there; a few full-size steps at the end remove it.
+        crop = None if step >= params.max_steps - params.full_size_steps else params.crop_size
+        x = bank.batch(params.batch_size, crop).to(accelerator.device)
         with accelerator.autocast():
             recon, kl = model(x)
         loss, parts = loss_fn(recon, x, kl)

@@ -1,0 +1,219 @@
+"""UNet training throughput: cached latents vs encoding every step, and achieved GFLOP/s vs peak.
+
+    python benchmarks/bench_unet.py                 # default (params.yaml) and seed scale
+    python benchmarks/bench_unet.py --iters 3 --configs default --compile
+
+Prints three tables:
+1. the machine's measured fp32 / bf16 matmul peak (2048^2);
+2. per UNet config and variant (fp32, bf16 autocast, channels_last, larger batch, torch.compile):
+   samples/s of a full training step (forward, backward, AdamW) and GFLOP/s counted with
+   torch.utils.flop_counter, as % of the fp32 matmul peak;
+3. cached latents + cached caption embeddings (what train_unet does) vs encoding the images with
+   the VAE and the captions with the text encoder on every step (what diffusers'
+   train_text_to_image.py does), on the same UNet, same precision.
+Seed scale uses SD-1.5-shaped VAE and CLIP ViT-L/14 text encoder built from config (random
+weights: speed depends on shapes only, and nothing is downloaded). Times are medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from contextlib import nullcontext
+
+import torch
+from diffusers import AutoencoderKL
+from torch.utils.flop_counter import FlopCounterMode
+from transformers import CLIPTextConfig, CLIPTextModel
+
+from minisd.components import build_unet
+from minisd.config import UnetParams, load_params
+from minisd.training import resolve_mixed_precision
+from minisd.unet.data import CaptionedLatents, seeded_generator
+from minisd.unet.diffusion import diffusion_loss, draw_noise, make_noise_scheduler
+
+TOKENS = 77
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, iters: int = 5) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def _scales(args):
+    params = load_params()
+    default = dict(unet=params.unet, hidden=params.text_encoder.hidden_size,
+                   text=CLIPTextConfig(vocab_size=params.tokenizer.vocab_size, hidden_size=params.text_encoder.hidden_size,
+                                       num_hidden_layers=params.text_encoder.num_layers,
+                                       num_attention_heads=params.text_encoder.num_heads,
+                                       intermediate_size=params.text_encoder.intermediate_size,
+                                       max_position_embeddings=params.tokenizer.max_length),
+                   vae=dict(block_out_channels=tuple(params.vae.block_out_channels),
+                            layers_per_block=params.vae.layers_per_block, latent_channels=params.vae.latent_channels,
+                            norm_num_groups=min(32, *params.vae.block_out_channels)))
+    seed_unet = params.unet.model_copy(update=dict(block_out_channels=[128, 256, 512]))
+    seed = dict(unet=seed_unet, hidden=768,
+                text=CLIPTextConfig(vocab_size=49408, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                                    intermediate_size=3072, max_position_embeddings=77),  # CLIP ViT-L/14 text tower
+                vae=dict(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
+                         norm_num_groups=32))  # SD's VAE
+    probe = dict(default, unet=params.unet.model_copy(update=dict(block_out_channels=[32, 64, 128])))
+    table = {"default": default, "seed": seed, "probe": probe}
+    return {name: table[name] for name in args.configs}
+
+
+class Step:
+    """One training step of a UNet on given latents/conditioning, in a given precision and layout."""
+
+    def __init__(self, unet_params: UnetParams, hidden: int, bf16: bool, channels_last: bool, compile_: bool):
+        self.unet = build_unet(unet_params, hidden, 4).train()
+        if channels_last:
+            self.unet = self.unet.to(memory_format=torch.channels_last)
+        self.model = torch.compile(self.unet) if compile_ else self.unet
+        self.optimizer = torch.optim.AdamW(self.unet.parameters(), lr=1e-4)
+        self.scheduler = make_noise_scheduler(unet_params.noise_scheduler)
+        self.autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else nullcontext
+        self.channels_last = channels_last
+
+    def __call__(self, latents, cond, generator):
+        noise, t = draw_noise(latents, generator, 1000, 0.0)
+        if self.channels_last:
+            latents, noise = (x.contiguous(memory_format=torch.channels_last) for x in (latents, noise))
+        with self.autocast():
+            loss = diffusion_loss(self.model, self.scheduler, latents, cond, noise, t, 5.0)
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+
+def _median_time(fn, iters: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _cached_data(n: int, hidden: int) -> CaptionedLatents:
+    g = torch.Generator().manual_seed(0)
+    mean = torch.randn(n, 4, 16, 16, generator=g).half()
+    emb = torch.randn(2 * n + 1, TOKENS, hidden, generator=g).half()
+    return CaptionedLatents(mean, mean.abs() * 0.1, [[2 * i, 2 * i + 1] for i in range(n)], emb, 2 * n)
+
+
+def flops_of(step: Step, latents, cond) -> float:
+    with FlopCounterMode(display=False) as counter:
+        step(latents, cond, seeded_generator(0))
+    return counter.get_total_flops()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", nargs="+", default=["default", "seed"], choices=["default", "seed", "probe"])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile)")
+    parser.add_argument("--skip-encode", action="store_true", help="skip the cached-vs-encode table")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, auto precision here: "
+          f"{resolve_mixed_precision('auto', 'cpu')}")
+
+    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    print(f"\nmatmul peak (2048^2): fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s")
+    best_peak = peak32
+
+    rows = []
+    encode_rows = []
+    for name, scale in _scales(args).items():
+        variants = [("fp32", False, False, False, args.batch), ("bf16", True, False, False, args.batch),
+                    ("fp32 channels_last", False, True, False, args.batch),
+                    ("bf16 channels_last", True, True, False, args.batch), ("bf16", True, False, False, 2 * args.batch)]
+        if args.compile:
+            variants.append(("bf16 compile", True, False, True, args.batch))
+        data = _cached_data(max(256, 2 * args.batch), scale["hidden"])
+        for label, bf16, cl, comp, batch in variants:
+            step = Step(scale["unet"], scale["hidden"], bf16, cl, comp)
+            idx = torch.arange(batch)
+            latents, cond, _ = data.batch(idx, seeded_generator(1), 0.1)
+            compile_s = None
+            if comp:
+                start = time.perf_counter()
+                step(latents, cond, seeded_generator(0))
+                compile_s = time.perf_counter() - start
+            flops = flops_of(Step(scale["unet"], scale["hidden"], bf16, cl, False), latents, cond)
+            seconds = _median_time(lambda: step(latents, cond, seeded_generator(0)), args.iters, args.warmup)
+            best_peak = max(best_peak, matmul_peak(torch.float32))  # re-measured at every row: load drifts
+            params_m = sum(p.numel() for p in step.unet.parameters()) / 1e6
+            rows.append((name, tuple(scale["unet"].block_out_channels), f"{params_m:.1f}M", label, batch,
+                         batch / seconds, flops / 1e9, flops / seconds / 1e9, 100 * flops / seconds / 1e9 / best_peak,
+                         compile_s))
+            print(_row(rows[-1]), flush=True)
+
+        if not args.skip_encode:
+            encode_rows.append(_cached_vs_encode(name, scale, data, args))
+            print(encode_rows[-1], flush=True)
+
+    print(f"\nmatmul peak: fp32 {peak32:.0f} GFLOP/s at start, best seen during the run {best_peak:.0f} "
+          f"(% fp32 peak below: against the best seen up to that row)")
+    print("| scale | UNet channels | params | variant | batch | samples/s | GFLOP/step | GFLOP/s | % fp32 peak | compile s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(_row(row))
+    if encode_rows:
+        print("\n| scale | precision | batch | cached samples/s | encode-every-step samples/s | cached speedup |")
+        print("|---|---|---|---|---|---|")
+        for row in encode_rows:
+            print(row)
+
+
+def _row(r) -> str:
+    name, ch, pm, label, batch, sps, gf, gfs, pct, comp = r
+    return (f"| {name} | {ch} | {pm} | {label} | {batch} | {sps:.1f} | {gf:.2f} | {gfs:.0f} | {pct:.0f}% | "
+            f"{'' if comp is None else f'{comp:.0f}'} |")
+
+
+def _cached_vs_encode(name: str, scale: dict, data: CaptionedLatents, args) -> str:
+    """Same UNet step, inputs either gathered from the caches or encoded from pixels and token ids."""
+    bf16 = resolve_mixed_precision("auto", "cpu") == "bf16"
+    step = Step(scale["unet"], scale["hidden"], bf16, False, False)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * len(scale["vae"]["block_out_channels"]),
+                        up_block_types=("UpDecoderBlock2D",) * len(scale["vae"]["block_out_channels"]), **scale["vae"]).eval()
+    text = CLIPTextModel(scale["text"]).eval()
+    batch = args.batch
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(batch, 3, 128, 128, generator=g) * 2 - 1
+    ids = torch.randint(0, scale["text"].vocab_size, (batch, TOKENS), generator=g)
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else nullcontext
+
+    def cached():
+        latents, cond, _ = data.batch(torch.randint(0, len(data), (batch,)), seeded_generator(2), 0.1)
+        step(latents, cond, seeded_generator(0))
+
+    def encoded():
+        with torch.no_grad(), autocast():
+            latents = vae.encode(images).latent_dist.sample() * 0.5
+            cond = text(ids).last_hidden_state
+        ratio = latents.shape[-1] / 16  # a VAE with another downsampling factor: crop/resize to 16x16 latents
+        latents = latents[..., :16, :16] if ratio >= 1 else torch.nn.functional.interpolate(latents, size=16)
+        step(latents.float().contiguous(), cond.float(), seeded_generator(0))
+
+    t_cached = _median_time(cached, args.iters, args.warmup)
+    t_encoded = _median_time(encoded, args.iters, args.warmup)
+    return (f"| {name} | {'bf16' if bf16 else 'fp32'} | {batch} | {batch / t_cached:.1f} | {batch / t_encoded:.1f} | "
+            f"{t_encoded / t_cached:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
