@@ -120,3 +120,11 @@ def test_quickdraw_format_detection_per_line():
     assert [s.shape for s in simplified] == [(3, 2), (2, 2)]
     assert [s.shape for s in raw] == [(3, 2), (1, 2)]  # t dropped, single-point stroke kept as a dot
     assert raw[0][2, 0] == -40.0  # raw coordinates may be negative
+
+
+def test_quickdraw_caption_template_with_article(tmp_path):
+    path = tmp_path / "words.ndjson"
+    path.write_text(quickdraw_line("airplane", key_id="1") + "\n" + quickdraw_line("cat", key_id="2",
+                    drawing_=[[[0, 200, 30], [250, 0, 90]]]))  # fmt: skip
+    result = ingest(tmp_path, [{"kind": "quickdraw", "path": str(path), "caption_template": "a sketch of {a_word}"}])
+    assert sorted(s.captions[0] for s in result["samples"].values()) == ["a sketch of a cat", "a sketch of an airplane"]

@@ -71,7 +71,7 @@ class _Killed(Exception):
 
 
 def test_resume_after_interruption_is_step_exact(tmp_path, accelerator):
-    params = tiny_params(max_steps=8, checkpoint_every=2, val_every=4)
+    params = tiny_params(max_steps=8, checkpoint_every=2, val_every=4, log_every=3, channels_last=True)
     train, val = synthetic_split(), synthetic_split(16, seed=1)
     seen_a, seen_b = [], []
     train_unet(params, train, val, _outputs(tmp_path / "a"), accelerator=accelerator,

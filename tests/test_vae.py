@@ -26,6 +26,7 @@ TINY = VaeParams(
     block_out_channels=[8, 16],
     batch_size=8,
     crop_size=16,
+    full_size_steps=0,
     lr=3e-3,
     warmup_steps=2,
     max_steps=30,

@@ -129,11 +129,11 @@ class VaeParams(PretrainedRef):
     seed: int = 0
     batch_size: int = Field(16, gt=0)
     crop_size: int | None = Field(64, gt=0)  # random crops for speed; None trains on full images
-    full_size_steps: int = Field(0, ge=0)  # the last N steps train on full images, after the crops
+    full_size_steps: int = Field(24, ge=0)  # the last N steps train on full images, after the crops
     lr: float = Field(1e-3, gt=0)
     lr_schedule: Literal["cosine", "constant"] = "cosine"
-    warmup_steps: int = Field(100, ge=0)
-    max_steps: int = Field(3000, gt=0)
+    warmup_steps: int = Field(50, ge=0)
+    max_steps: int = Field(360, gt=0)
     max_minutes: float | None = Field(None, gt=0)  # wall-clock budget; stops early, still saves
     grad_clip: float | None = Field(1.0, gt=0)
     ema_decay: float | None = Field(None, gt=0, lt=1)
@@ -143,7 +143,7 @@ class VaeParams(PretrainedRef):
     val_every: int = Field(500, gt=0)
     val_samples: int = Field(256, gt=0)  # first N val images, scored at full size
     log_every: int = Field(25, gt=0)
-    checkpoint_every: int = Field(250, gt=0)
+    checkpoint_every: int = Field(100, gt=0)
     checkpoints_keep: int = Field(2, gt=0)
 
 
@@ -192,7 +192,7 @@ class UnetParams(Section):
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     warmup_steps: int = Field(50, ge=0)
     weight_decay: float = Field(1e-2, ge=0)
-    max_steps: int = Field(900, gt=0)
+    max_steps: int = Field(1200, gt=0)
     max_minutes: float | None = Field(8.5, gt=0)  # stops early, still saves
     grad_clip: float | None = Field(1.0, gt=0)
     caption_dropout: float = Field(0.1, ge=0, le=1)
@@ -200,16 +200,17 @@ class UnetParams(Section):
     noise_offset: float = Field(0.0, ge=0)
     ema_decay: float = Field(0.999, gt=0, lt=1)  # the cap; warmup 1 - (1 + step) ** -ema_power below it
     ema_power: float = Field(0.75, gt=0)
-    mixed_precision: MixedPrecision = "no"
-    val_every: int = Field(150, gt=0)
+    mixed_precision: MixedPrecision = "auto"
+    channels_last: bool = False  # NHWC convs: faster with bf16 at seed width (benchmarks/bench_unet.py)
+    val_every: int = Field(200, gt=0)
     val_samples: int = Field(128, gt=0)  # fixed val latents/timesteps/noise for a comparable val loss
-    sample_every: int = Field(300, gt=0)
+    sample_every: int = Field(400, gt=0)
     sample_prompts: int = Field(4, ge=0)  # first N prompts of the text cache in preview grids (0: none)
     sample_seeds: int = Field(2, gt=0)
     sample_steps: int = Field(20, gt=0)
     sample_guidance: float = Field(4.0, ge=0)
     log_every: int = Field(10, gt=0)
-    checkpoint_every: int = Field(150, gt=0)
+    checkpoint_every: int = Field(200, gt=0)
     checkpoints_keep: int = Field(2, gt=0)
 
     @model_validator(mode="after")

@@ -14,7 +14,7 @@ REASONS = {
     "unreadable": "the file could not be read from disk",
     "not_an_image": "no known image signature (or an empty file)",
     "truncated": "image data ends before its end marker",
-    "undecodable": "a known image format that OpenCV could not decode",
+    "undecodable": "a known image format OpenCV could not decode, or any other per-item failure (see detail)",
     "too_small": "shorter side under ingest.gates.min_side",
     "too_large": "more pixels than ingest.gates.max_pixels (checked before decoding)",
     "blank": "ink fraction under ingest.gates.min_ink",

@@ -82,7 +82,7 @@ def _load(name: str, item: Item, cfg: WorkerConfig) -> Sample:
     elif item.kind == "quickdraw_line":
         record, strokes = quickdraw.parse_line(item.payload, source)
         word = record["word"].strip()
-        sample.label, sample.captions = word, [source.caption_template.format(word=word)]
+        sample.label, sample.captions = word, [quickdraw.caption_for(source.caption_template, word)]
         if isinstance(record.get("key_id"), (str, int)):
             sample.key = f"{name}-{slug(word)}-{slug(str(record['key_id']))}"
         image = render_strokes(strokes, size, source.stroke_width, cfg.normalize.margin)

@@ -82,7 +82,7 @@ def _npy_items(path, rel, source, name, taken) -> Iterator[Item]:
     except (ValueError, OSError, EOFError) as error:
         yield Item(key=base, origin=str(path), kind="rejected", reason="undecodable", detail=str(error))
         return
-    caption = source.caption_template.format(word=word)
+    caption = caption_for(source.caption_template, word)
     for i in range(len(bitmaps)):
         item = Item(key=f"{base}-{i:07d}", origin=f"{path}[{i}]", kind="bitmap",
                     payload=bytes(bitmaps[i]), captions=[caption], label=word)  # fmt: skip
@@ -137,8 +137,14 @@ def parse_line(line: bytes, source: QuickDrawSource) -> tuple[dict, list[np.ndar
     return record, strokes
 
 
+def caption_for(template: str, word: str) -> str:
+    """`{word}` is the class; `{a_word}` adds the article ("an airplane")."""
+    return template.format(word=word, a_word=("an " if word[:1].lower() in "aeiou" else "a ") + word)
+
+
 def check_template(template: str, param: str) -> None:
     try:
-        template.format(word="x")
+        caption_for(template, "x")
     except (KeyError, IndexError, ValueError) as error:
-        raise StageError(f"{param}.caption_template: {template!r} must use only {{word}} ({error})") from None
+        allowed = "{word} and {a_word}"
+        raise StageError(f"{param}.caption_template: {template!r} may use only {allowed} ({error})") from None

@@ -16,7 +16,6 @@ from minisd.shards import decode_png
 
 TILE = 128
 CAPTION_LINES = 2
-PER_SOURCE = 16
 
 
 class Report:
@@ -40,7 +39,7 @@ class Report:
         counts = self.sources[name]
         counts["seen"] += 1
         counts["accepted"] += 1
-        if len(self.preview[name]) < PER_SOURCE:
+        if len(self.preview[name]) < self.preview_tiles:  # bounded: never more than one sheet per source
             self.preview[name].append((decode_png(result.record["png"]), result.caption))
 
     def reject(self, name: str, result: Result) -> None:

@@ -76,6 +76,8 @@ def train_unet(params: UnetParams, train: CaptionedLatents, val: CaptionedLatent
                          f"{train.latent_shape[-1]} wide; set unet.sample_size: {train.latent_shape[-1]}")
     unet = build_unet(params, cross_attention_dim=train.embeddings.shape[-1], latent_channels=train.latent_shape[0])
     unet.train()
+    layout = torch.channels_last if params.channels_last else torch.contiguous_format
+    unet.to(memory_format=layout)
     ema = EMAModel(unet.parameters(), decay=params.ema_decay, use_ema_warmup=True, inv_gamma=1.0,
                    power=params.ema_power, foreach=True, model_cls=UNet2DConditionModel, model_config=unet.config)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=params.lr, weight_decay=params.weight_decay)
@@ -90,11 +92,12 @@ def train_unet(params: UnetParams, train: CaptionedLatents, val: CaptionedLatent
     gas = params.gradient_accumulation_steps
 
     objects = {"model": unet, "ema": ema, "optimizer": optimizer, "lr_scheduler": lr_scheduler}
-    step, spent_minutes = 0, 0.0
+    step, spent_minutes, window = 0, 0.0, (0.0, 0)
     restored = checkpoints.restore(objects, files={"live": outputs.live_dir}) if checkpoints else None
     if restored:
         step, extra = restored
         spent_minutes = extra.get("minutes", 0.0)
+        window = tuple(extra.get("loss_window", window))  # a half-filled log window continues exactly
         if extra.get("world", world) != world:
             log.warning("resumed with %d processes, checkpoint had %d: data order differs from here on",
                         world, extra["world"])
@@ -128,7 +131,7 @@ def train_unet(params: UnetParams, train: CaptionedLatents, val: CaptionedLatent
     budget = WallClockBudget(params.max_minutes, spent_minutes=spent_minutes)  # a resumed run keeps its budget
     bar = tqdm(total=params.max_steps, initial=step, desc="train_unet", unit="step", disable=not main,
                dynamic_ncols=True)
-    window_loss, window_steps, smoothed = 0.0, 0, None
+    (window_loss, window_steps), smoothed = window, None
     started, started_step = time.perf_counter(), step
     stopping = False
     final: dict = {}
@@ -150,8 +153,8 @@ def train_unet(params: UnetParams, train: CaptionedLatents, val: CaptionedLatent
             if on_batch:
                 on_batch(step, indices, rows)
             with accelerator.accumulate(unet):
-                loss = diffusion_loss(unet, noise_scheduler, latents.to(device), cond.to(device), noise.to(device),
-                                      timesteps.to(device), params.snr_gamma)
+                loss = diffusion_loss(unet, noise_scheduler, latents.to(device, memory_format=layout), cond.to(device),
+                                      noise.to(device, memory_format=layout), timesteps.to(device), params.snr_gamma)
                 mean_loss = accelerator.reduce(loss.detach().clone(), "mean")
                 check_finite(mean_loss, step + 1, f"micro-batch {micro_step}")
                 accelerator.backward(loss)
@@ -178,9 +181,9 @@ def train_unet(params: UnetParams, train: CaptionedLatents, val: CaptionedLatent
             final.update(evaluate(step))
             accelerator.wait_for_everyone()
         if checkpoints and step < params.max_steps and step % params.checkpoint_every == 0:
-            checkpoints.save(step, objects, {"micro_step": step * gas, "world": world,
-                                                "minutes": budget.elapsed_minutes()},
-                             files={"live": outputs.live_dir})
+            extra = {"micro_step": step * gas, "world": world, "minutes": budget.elapsed_minutes(),
+                     "loss_window": [window_loss, window_steps]}
+            checkpoints.save(step, objects, extra, files={"live": outputs.live_dir})
     bar.close()
     stopping = True  # the final evaluation always runs, whatever the step
     final.update(evaluate(step))
