@@ -129,11 +129,11 @@ class VaeParams(PretrainedRef):
     seed: int = 0
     batch_size: int = Field(16, gt=0)
     crop_size: int | None = Field(64, gt=0)  # random crops for speed; None trains on full images
-    full_size_steps: int = Field(24, ge=0)  # the last N steps train on full images, after the crops
+    full_size_steps: int = Field(40, ge=0)  # the last N steps train on full images, after the crops
     lr: float = Field(1e-3, gt=0)
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     warmup_steps: int = Field(50, ge=0)
-    max_steps: int = Field(360, gt=0)
+    max_steps: int = Field(400, gt=0)
     max_minutes: float | None = Field(None, gt=0)  # wall-clock budget; stops early, still saves
     grad_clip: float | None = Field(1.0, gt=0)
     ema_decay: float | None = Field(None, gt=0, lt=1)

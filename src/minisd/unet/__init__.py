@@ -1,0 +1,1 @@
+"""The text-conditioned UNet trained on cached latents and caption embeddings (stage train_unet)."""
