@@ -32,7 +32,7 @@ def run() -> None:
         preview = Preview(vae, scaling_factor, cond, uncond, list(range(params.sample_seeds)), params.sample_steps,
                           params.sample_guidance)
 
-    outputs = Outputs(paths.UNET, paths.MODELS / "scheduler", paths.UNET_LIVE)
+    outputs = Outputs(paths.UNET, paths.SCHEDULER, paths.UNET_LIVE)
     torch.manual_seed(params.seed)
     train_unet(params, train, val, outputs, accelerator=accelerator, checkpoints=checkpoints, preview=preview)
 

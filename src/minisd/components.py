@@ -132,7 +132,7 @@ def load_text_encoder(params: TextEncoderParams, tokenizer) -> CLIPTextModel:
 
 def norm_groups(section: str, channels: list[int]) -> int:
     """GroupNorm groups: SD's 32 whenever the channels allow it, fewer only for tiny test models."""
-    groups = min(32, math.gcd(*channels))
+    groups = math.gcd(32, *channels)  # a divisor of every width: (48, 96, 192) gets 16
     if groups < 4 or any(c < 8 for c in channels):
         raise _param_error(
             section, "block_out_channels", f"{channels}: use multiples of 8 (GroupNorm needs >= 4 groups; SD uses 32)"

@@ -13,6 +13,7 @@ TOKENIZER = MODELS / "tokenizer"
 TEXT_ENCODER = MODELS / "text_encoder"
 VAE = MODELS / "vae"
 UNET = MODELS / "unet"
+SCHEDULER = MODELS / "scheduler"  # the DDPM config used in training
 JUDGE = MODELS / "judge"
 PIPELINE = MODELS / "pipeline"
 

@@ -9,6 +9,7 @@ and in a stock `StableDiffusionPipeline`, like SD's own tokenizer.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Iterable
 
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
@@ -96,8 +97,6 @@ def save_tokenizer(tokenizer: CLIPTokenizer, folder) -> None:
     transformers v5 writes only `tokenizer.json`; the two classic files let older transformers
     (and any CLIP BPE reader) load the folder too. All files are written deterministically.
     """
-    from pathlib import Path
-
     folder = Path(folder)
     tokenizer.save_pretrained(folder)
     model = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
