@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from _eval_tiny import make_models, make_prompts, make_shards, one_thread, tiny_tokenizer  # noqa: F401
+from _eval_tiny import make_models, make_prompts, make_shards, tiny_tokenizer
 
 from minisd.config import EvaluateParams, JudgeParams
 from minisd.evaluate import Locations, evaluate

@@ -1,7 +1,7 @@
 import cv2
 import numpy as np
 import pytest
-from _eval_tiny import make_models, one_thread  # noqa: F401 (autouse fixture)
+from _eval_tiny import make_models
 from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
 from minisd.__main__ import main

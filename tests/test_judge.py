@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from _eval_tiny import CLASSES, doodle_samples, make_shards, one_thread  # noqa: F401 (autouse fixture)
+from _eval_tiny import CLASSES, doodle_samples, make_shards
 
 from minisd.config import JudgeParams
 from minisd.judge import Judge, load_judge, train_judge

@@ -6,16 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 from safetensors.torch import load_file
 
 from minisd.training import make_accelerator
 from minisd.unet.trainer import Outputs, train_unet
-from unet_fixtures import one_thread, resume_params, synthetic_split
+from unet_fixtures import resume_params, synthetic_split
 
 HERE = Path(__file__).parent
-_single_thread = pytest.fixture(autouse=True)(one_thread)
 
 
 def _run(out: Path, kill_at: int) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ from minisd.unet.data import DataOrder
 from minisd.unet.diffusion import make_noise_scheduler
 from minisd.unet.trainer import Outputs, Preview, train_unet
 from minisd.unet.validation import FixedValidation
-from unet_fixtures import one_thread, synthetic_split, tiny_params, tiny_vae
+from unet_fixtures import synthetic_split, tiny_params, tiny_vae
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +25,6 @@ def _outputs(root):
 
 def _weights(folder):
     return load_file(str(folder / "diffusion_pytorch_model.safetensors"))
-
-_single_thread = pytest.fixture(autouse=True)(one_thread)
 
 
 def test_loss_decreases_and_exports_loadable_models(tmp_path, accelerator):

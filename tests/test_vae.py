@@ -48,15 +48,6 @@ def _tsv(path: Path) -> list[tuple[int, float]]:
     return [(int(step), float(value)) for step, value in (row.split("\t") for row in rows)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy 2-core box two threads are 10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory) -> Path:
     return make_shards(tmp_path_factory.mktemp("data") / "shards")

@@ -43,14 +43,5 @@ def tiny_vae() -> AutoencoderKL:
                          down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2)
 
 
-def one_thread():
-    """Tiny models gain nothing from a second thread, and on a busy 2-core machine two OpenMP threads
-    spin against each other (measured 12x slower under load): run these tests single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def resume_params() -> UnetParams:
     return tiny_params(max_steps=10, checkpoint_every=3, val_every=5, sample_every=1000)

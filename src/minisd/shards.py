@@ -10,7 +10,6 @@ A sample in `data/shards/{train,val}-%06d.tar` has
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path

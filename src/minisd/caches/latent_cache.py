@@ -11,14 +11,12 @@ position in some other list. Chunks are memory-mapped, so a split larger than RA
 
 from __future__ import annotations
 
-import bisect
-import json
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
-from minisd.caches.storage import DTYPES, CacheError, open_mmap
+from minisd.caches.storage import DTYPES, CacheError, open_mmap, read_index
 
 LATENT_FORMAT = "minisd.latent-cache/1"
 INDEX = "index.json"
@@ -51,14 +49,8 @@ class LatentCache:
     @classmethod
     def open(cls, folder: str | Path, split: str) -> "LatentCache":
         folder = Path(folder)
+        index = read_index(folder, INDEX, LATENT_FORMAT, "latent", "encode_latents")
         index_path = folder / INDEX
-        if not index_path.is_file():
-            raise CacheError(f"{folder}: no latent cache here ({INDEX} missing; run `dvc repro encode_latents`)")
-        index = json.loads(index_path.read_text())
-        if index.get("format") != LATENT_FORMAT:
-            raise CacheError(
-                f"{index_path}: format {index.get('format')!r}, this code reads {LATENT_FORMAT!r}; rerun encode_latents"
-            )
         if split not in index["splits"]:
             raise CacheError(f"{index_path}: no split {split!r} (has {sorted(index['splits'])})")
         return cls(folder, split, index)

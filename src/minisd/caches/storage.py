@@ -28,6 +28,17 @@ class CacheError(StageError):
     """A cache that is missing, malformed or made by other models; the message says what to rerun."""
 
 
+def read_index(folder: Path, name: str, fmt: str, what: str, stage: str) -> dict:
+    """A cache's JSON index, refused with the stage to rerun when missing or of another format."""
+    path = folder / name
+    if not path.is_file():
+        raise CacheError(f"{folder}: no {what} cache here ({name} missing; run `dvc repro {stage}`)")
+    index = json.loads(path.read_text())
+    if index.get("format") != fmt:
+        raise CacheError(f"{path}: format {index.get('format')!r}, this code reads {fmt!r}; rerun {stage}")
+    return index
+
+
 def cache_dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
         raise CacheError(f"cache dtype must be one of {sorted(DTYPES)}, got {name!r}")

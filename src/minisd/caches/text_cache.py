@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from minisd.caches.storage import CacheError, open_mmap
+from minisd.caches.storage import CacheError, open_mmap, read_index
 
 TEXT_FORMAT = "minisd.text-cache/1"
 EMBEDDINGS = "embeddings.safetensors"
@@ -43,14 +43,7 @@ class TextCache:
     @classmethod
     def open(cls, folder: str | Path) -> "TextCache":
         folder = Path(folder)
-        index_path = folder / INDEX
-        if not index_path.is_file():
-            raise CacheError(f"{folder}: no text cache here ({INDEX} missing; run `dvc repro embed_text`)")
-        index = json.loads(index_path.read_text())
-        if index.get("format") != TEXT_FORMAT:
-            raise CacheError(
-                f"{index_path}: format {index.get('format')!r}, this code reads {TEXT_FORMAT!r}; rerun embed_text"
-            )
+        index = read_index(folder, INDEX, TEXT_FORMAT, "text", "embed_text")
         tensors, _ = open_mmap(folder / EMBEDDINGS)
         embeddings = tensors.get("embeddings")
         expected = (len(index["captions"]), index["max_length"], index["hidden_size"])
