@@ -150,17 +150,36 @@ def reset(repo: Path) -> None:
     sh("dvc", "checkout", "--force", cwd=repo)
 
 
+def params(repo: Path) -> dict:
+    return yaml.safe_load((repo / "params.yaml").read_text())
+
+
 def test_unet_param_reruns_only_unet_and_evaluate(repo):
-    log = exp_run(repo, "unet.lr=0.002")
+    assert params(repo)["unet"]["lr"] != 0.0015
+    log = exp_run(repo, "unet.lr=0.0015")
     assert stages_run(log) == {"train_unet", "evaluate"}, log
     shown = json.loads(sh("dvc", "exp", "show", "--json", cwd=repo))
     text = json.dumps(shown)
-    assert '"lr": 0.002' in text and "judge_accuracy" in text
+    assert '"lr": 0.0015' in text and "judge_accuracy" in text
     reset(repo)
 
 
+def test_queued_experiment_runs_and_shows(repo):
+    assert params(repo)["unet"]["lr"] != 0.003
+    sh("dvc", "exp", "run", "--queue", "-S", "unet.lr=0.003", cwd=repo)
+    sh("dvc", "queue", "start", cwd=repo)
+    deadline = time.monotonic() + 600
+    while "Queued" in (status := sh("dvc", "queue", "status", cwd=repo)) or "Running" in status:
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+    assert "Success" in status and "Failed" not in status, status
+    shown = json.dumps(json.loads(sh("dvc", "exp", "show", "--json", cwd=repo)))
+    assert '"lr": 0.003' in shown
+
+
 def test_vae_param_leaves_text_and_judge_alone(repo):
-    log = exp_run(repo, "vae.lr=0.002")
+    assert params(repo)["vae"]["lr"] != 0.0015
+    log = exp_run(repo, "vae.lr=0.0015")
     ran = stages_run(log)
     assert {"train_vae", "encode_latents"} <= ran, log
     assert not ran & {"ingest", "embed_text", "train_judge"}, log
@@ -168,8 +187,7 @@ def test_vae_param_leaves_text_and_judge_alone(repo):
 
 
 def test_ingest_param_reruns_everything(repo):
-    raw = yaml.safe_load((repo / "params.yaml").read_text())
-    assert raw["ingest"]["val_fraction"] != 0.2
+    assert params(repo)["ingest"]["val_fraction"] != 0.2
     log = exp_run(repo, "ingest.val_fraction=0.2")
     assert stages_run(log) == ALL_STAGES, log
     reset(repo)
