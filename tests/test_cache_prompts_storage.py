@@ -7,13 +7,13 @@ import torch
 from safetensors import safe_open
 
 from minisd.caches.prompts import build_prompts
-from minisd.caches.runtime import SampleMeta
+from minisd.shards import Sample
 from minisd.caches.storage import CacheError, open_mmap, write_stream
 
 
 def sample(key, cls, size, position, captions=None):
     text = f"a {size} {cls} in the {position}"
-    return SampleMeta(key=key, split="val", captions=captions or [text], label=cls,
+    return Sample(key=key, image=None, captions=captions or [text], label=cls,
                       attributes={"size": size, "position": position})
 
 
@@ -43,7 +43,7 @@ def test_prompt_labels_only_what_the_caption_says():
 
 
 def test_prompts_without_classes_still_exist():
-    val = [SampleMeta(key=f"k{i}", split="val", captions=[f"photo {i}"], label=None, attributes={}) for i in range(5)]
+    val = [Sample(key=f"k{i}", image=None, captions=[f"photo {i}"], label=None, attributes={}) for i in range(5)]
     prompts = build_prompts(val, per_class=2, extra=[])
     assert len(prompts) == 2 and all(p["class"] is None for p in prompts)
 

@@ -26,7 +26,7 @@ FIXED_MTIME = 0  # tar members never carry the wall clock, so shards are byte-id
 @dataclass
 class Sample:
     key: str
-    image: np.ndarray  # uint8 (H, W), black ink on white
+    image: np.ndarray | None  # uint8 (H, W), black ink on white; None when read with images=False
     captions: list[str]
     label: str | None = None
     attributes: dict = field(default_factory=dict)
@@ -102,18 +102,28 @@ def shard_paths(shards_dir: str | Path, split: str) -> list[Path]:
     return paths
 
 
-def iter_samples(shards_dir: str | Path, split: str, shards: list[Path] | None = None) -> Iterator[Sample]:
-    """Every sample of a split in a fixed order (sorted shards, tar order)."""
+def iter_samples(
+    shards_dir: str | Path, split: str, shards: list[Path] | None = None, images: bool = True
+) -> Iterator[Sample]:
+    """Every sample of a split in a fixed order (sorted shards, tar order).
+
+    `images=False` skips reading and decoding the PNGs (`Sample.image` is None): callers that only
+    need captions and labels save most of the work.
+    """
     urls = [str(p) for p in (shards if shards is not None else shard_paths(shards_dir, split))]
-    # nodesplitter=None: callers decide which shards each process reads; webdataset's default
-    # splitter raises once torch.distributed is initialised.
-    dataset = wds.WebDataset(urls, shardshuffle=False, empty_check=False, nodesplitter=None)
+    wanted = (".json", ".png") if images else (".json",)
+    # nodesplitter/workersplitter=None: callers decide which shards each process reads; webdataset's
+    # default splitter raises once torch.distributed is initialised.
+    dataset = wds.WebDataset(
+        urls, shardshuffle=False, empty_check=False, nodesplitter=None, workersplitter=None,
+        select_files=lambda name: name.endswith(wanted),
+    )  # fmt: skip
     for record in dataset:
         meta = json.loads(record["json"])
         yield Sample(
             key=record["__key__"],
-            image=decode_png(record["png"]),
-            captions=list(meta["captions"]),
+            image=decode_png(record["png"]) if images else None,
+            captions=list(meta.get("captions") or []),
             label=meta.get("class"),
             attributes=meta.get("attributes") or {},
             source=meta.get("source", ""),

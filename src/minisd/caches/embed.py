@@ -16,14 +16,15 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from minisd.caches.runtime import SampleMeta, batches
+from minisd.caches.runtime import batches
+from minisd.shards import Sample
 from minisd.caches.storage import cache_dtype, open_mmap, write_stream
 from minisd.caches.text_cache import EMBEDDINGS, INDEX, PROMPTS, TEXT_FORMAT
 
 log = logging.getLogger("minisd.caches")
 
 
-def caption_table(meta: dict[str, list[SampleMeta]], prompts: list[dict]) -> tuple[list[str], dict]:
+def caption_table(meta: dict[str, list[Sample]], prompts: list[dict]) -> tuple[list[str], dict]:
     """(texts in row order, split -> key -> rows); a sample keeps all its captions, in its own order."""
     distinct = {c for samples in meta.values() for s in samples for c in s.captions}
     distinct |= {p["text"] for p in prompts}
@@ -67,7 +68,7 @@ def write_text_cache(
     accelerator: Accelerator,
     tokenizer,
     encoder,
-    meta: dict[str, list[SampleMeta]],
+    meta: dict[str, list[Sample]],
     prompts: list[dict],
     *,
     batch_size: int,

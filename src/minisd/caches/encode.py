@@ -23,9 +23,9 @@ from safetensors import safe_open
 from tqdm.auto import tqdm
 
 from minisd.caches.latent_cache import INDEX, LATENT_FORMAT
-from minisd.caches.runtime import SampleMeta, batches, iter_shard, shard_jobs
+from minisd.caches.runtime import batches, shard_jobs
 from minisd.caches.storage import CacheError, cache_dtype, write_stream
-from minisd.shards import SPLITS, shard_paths
+from minisd.shards import SPLITS, Sample, iter_samples, shard_paths
 from minisd.vae.data import to_pixels
 
 log = logging.getLogger("minisd.caches")
@@ -54,7 +54,7 @@ def count_samples(shard: Path) -> int:
         return sum(1 for member in tar if member.name.endswith(".json"))
 
 
-def _stack(samples: list[SampleMeta], shard: Path) -> np.ndarray:
+def _stack(samples: list[Sample], shard: Path) -> np.ndarray:
     shape = samples[0].image.shape
     for s in samples:
         if s.image.shape != shape:
@@ -69,7 +69,7 @@ def encode_shard(
     """Write `{shard}-{chunk:04d}.safetensors` files; returns the chunk file names."""
     scale = float(vae.config.scaling_factor)
     names = []
-    for number, samples in enumerate(_chunks(iter_shard(shard, split, images=True), chunk_size)):
+    for number, samples in enumerate(_chunks(iter_samples(shard.parent, split, shards=[shard]), chunk_size)):
         images = _stack(samples, shard)
         means, stds = [], []
         for batch in batches(len(samples), batch_size):

@@ -13,7 +13,7 @@ import logging
 import re
 from collections import Counter
 
-from minisd.caches.runtime import SampleMeta
+from minisd.shards import Sample
 
 log = logging.getLogger("minisd.caches")
 
@@ -22,7 +22,7 @@ def _mentions(text: str, phrase: str | None) -> bool:
     return bool(phrase) and re.search(rf"\b{re.escape(phrase)}\b", text, re.IGNORECASE) is not None
 
 
-def _labelled(sample: SampleMeta, caption: str) -> dict:
+def _labelled(sample: Sample, caption: str) -> dict:
     size, position = sample.attributes.get("size"), sample.attributes.get("position")
     return {
         "text": caption,
@@ -39,7 +39,7 @@ def _named(prompt: dict) -> int:
     return sum(v is not None for v in prompt["attributes"].values())
 
 
-def _best_caption(sample: SampleMeta) -> dict | None:
+def _best_caption(sample: Sample) -> dict | None:
     """The caption naming the most of the sample's attributes (ties: the shortest, then alphabetical)."""
     options = [_labelled(sample, c) for c in dict.fromkeys(sample.captions) if c.strip()]
     if not options:
@@ -73,7 +73,7 @@ def _pick(candidates: list[dict], count: int, sizes: Counter, positions: Counter
     return chosen
 
 
-def build_prompts(val: list[SampleMeta], per_class: int, extra: list[str]) -> list[dict]:
+def build_prompts(val: list[Sample], per_class: int, extra: list[str]) -> list[dict]:
     """Labelled prompts per class (classes sorted), then the extra prompts; deterministic.
 
     Without any class labels (e.g. an image-folder source with no label column) the val captions

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-import numpy as np
 import torch
-import webdataset as wds
 from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState
 
-from minisd.shards import SPLITS, decode_png, shard_paths
+from minisd.shards import SPLITS, Sample, iter_samples, shard_paths
 from minisd.stage import StageError
 from minisd.training.precision import resolve_mixed_precision
 
@@ -54,47 +49,14 @@ def make_inference_accelerator(mixed_precision: str, bf16_pays_on_cpu: bool = Tr
     return Accelerator(mixed_precision=resolved, cpu=on_cpu)
 
 
-@dataclass(frozen=True)
-class SampleMeta:
-    key: str
-    split: str
-    captions: list[str]
-    label: str | None
-    attributes: dict
-    image: np.ndarray | None = None  # only when asked for
-
-
-def iter_shard(shard: Path, split: str, images: bool = False) -> Iterator[SampleMeta]:
-    """One shard's samples in tar order; images decoded only when asked for.
-
-    `nodesplitter=None`: webdataset's default refuses to run once torch.distributed is up, and the
-    split between processes is ours anyway (by shard or by row), not webdataset's.
-    """
-    wanted = (".json", ".png") if images else (".json",)
-    dataset = wds.WebDataset(
-        [str(shard)], shardshuffle=False, empty_check=False, nodesplitter=None, workersplitter=None,
-        select_files=lambda name: name.endswith(wanted),
-    )
-    for record in dataset:
-        meta = json.loads(record["json"])
-        yield SampleMeta(
-            key=record["__key__"],
-            split=split,
-            captions=list(meta.get("captions") or []),
-            label=meta.get("class"),
-            attributes=meta.get("attributes") or {},
-            image=decode_png(record["png"]) if images else None,
-        )
-
-
-def read_all_meta(shards_dir: str | Path) -> dict[str, list[SampleMeta]]:
-    """Every sample's metadata per split, in shard order; a key seen twice is an ingest bug."""
-    out: dict[str, list[SampleMeta]] = {}
+def read_all_meta(shards_dir: str | Path) -> dict[str, list[Sample]]:
+    """Every sample's metadata (no images) per split, in shard order; a key seen twice is an ingest bug."""
+    out: dict[str, list[Sample]] = {}
     seen: dict[str, str] = {}
     for split in SPLITS:
         out[split] = []
         for shard in shard_paths(shards_dir, split):
-            for meta in iter_shard(shard, split):
+            for meta in iter_samples(shards_dir, split, shards=[shard], images=False):
                 if meta.key in seen:
                     raise StageError(f"sample key {meta.key!r} appears twice ({seen[meta.key]} and {shard})")
                 seen[meta.key] = str(shard)
