@@ -79,7 +79,7 @@ def load_pretrained(cls, ref: PretrainedRef, component: str, section: str, **kwa
         ) from error
 
 
-def _param_error(section: str, key: str, message: str) -> ComponentError:
+def param_error(section: str, key: str, message: str) -> ComponentError:
     return ComponentError(f"{section}.{key}: {message}")
 
 
@@ -99,30 +99,37 @@ def load_tokenizer(params: TokenizerParams, captions: Iterable[str] | None = Non
     return train_clip_tokenizer(captions, params.vocab_size, params.max_length)
 
 
+def text_config(params: TextEncoderParams, tokenizer) -> CLIPTextConfig:
+    """The scratch text tower's shape: from the `text_encoder` section, vocabulary and length from the tokenizer."""
+    if params.hidden_size % params.num_heads:
+        raise param_error(
+            "text_encoder", "num_heads", f"{params.num_heads} does not divide hidden_size {params.hidden_size}"
+        )
+    return CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=params.hidden_size,
+        intermediate_size=params.intermediate_size,
+        num_hidden_layers=params.num_layers,
+        num_attention_heads=params.num_heads,
+        max_position_embeddings=tokenizer.model_max_length,
+        hidden_act="quick_gelu",
+        projection_dim=params.hidden_size,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
 def load_text_encoder(params: TextEncoderParams, tokenizer) -> CLIPTextModel:
-    """Frozen, as SD freezes CLIP: eval mode and no gradients, whichever the source."""
+    """Frozen, as SD freezes CLIP: eval mode and no gradients, whichever the source.
+
+    `scratch` gives the random init of the shape `train_clip` trains; the pipeline uses the trained one.
+    """
     if params.source == "pretrained":
         model = load_pretrained(CLIPTextModel, params, "text encoder", "text_encoder")
     else:
-        if params.hidden_size % params.num_heads:
-            raise _param_error(
-                "text_encoder", "num_heads", f"{params.num_heads} does not divide hidden_size {params.hidden_size}"
-            )
-        config = CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=params.hidden_size,
-            intermediate_size=params.intermediate_size,
-            num_hidden_layers=params.num_layers,
-            num_attention_heads=params.num_heads,
-            max_position_embeddings=tokenizer.model_max_length,
-            hidden_act="quick_gelu",
-            projection_dim=params.hidden_size,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
         with seeded(params.seed):
-            model = CLIPTextModel(config)
+            model = CLIPTextModel(text_config(params, tokenizer))
     model.eval().requires_grad_(False)
     return model
 
@@ -134,7 +141,7 @@ def norm_groups(section: str, channels: list[int]) -> int:
     """GroupNorm groups: SD's 32 whenever the channels allow it, fewer only for tiny test models."""
     groups = math.gcd(32, *channels)  # a divisor of every width: (48, 96, 192) gets 16
     if groups < 4 or any(c < 8 for c in channels):
-        raise _param_error(
+        raise param_error(
             section, "block_out_channels", f"{channels}: use multiples of 8 (GroupNorm needs >= 4 groups; SD uses 32)"
         )
     return groups
@@ -166,7 +173,7 @@ def build_unet(params: UnetParams, cross_attention_dim: int, latent_channels: in
     heads = params.attention_head_dim  # diffusers reads this as the number of heads (SD convention)
     for channel, kind in zip(channels, params.down_block_types):
         if "CrossAttn" in kind and channel % heads:
-            raise _param_error("unet", "attention_head_dim", f"{heads} does not divide block channels {channel}")
+            raise param_error("unet", "attention_head_dim", f"{heads} does not divide block channels {channel}")
     try:
         with seeded(params.seed):
             return UNet2DConditionModel(

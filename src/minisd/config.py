@@ -147,6 +147,33 @@ class VaeParams(PretrainedRef):
     checkpoints_keep: int = Field(2, gt=0)
 
 
+class ClipParams(Section):
+    """train_clip: the vision tower's shape and the contrastive training recipe (text tower: `text_encoder`)."""
+
+    image_size: int = Field(64, ge=8)  # sketches are downscaled to this side for the ViT
+    patch_size: int = Field(8, gt=0)
+    hidden_size: int = Field(128, gt=0)
+    num_layers: int = Field(4, gt=0)
+    num_heads: int = Field(4, gt=0)
+    intermediate_size: int = Field(512, gt=0)
+    projection_dim: int = Field(128, gt=0)
+    sincos_positions: bool = True  # start the ViT's patch positions from 2-D sine-cosine, not noise
+    temperature: float = Field(0.07, gt=0, le=1)  # initial softmax temperature (learned from there)
+    seed: int = 0
+    batch_size: int = Field(256, gt=1)  # per process; contrastive: larger batches, more negatives
+    lr: float = Field(1e-3, gt=0)
+    warmup_steps: int = Field(30, ge=0)
+    weight_decay: float = Field(0.1, ge=0)
+    max_steps: int = Field(300, gt=0)
+    max_minutes: float | None = Field(None, gt=0)  # opt-in wall-clock budget; stops early, still saves
+    grad_clip: float | None = Field(1.0, gt=0)
+    mixed_precision: MixedPrecision = "auto"
+    val_every: int = Field(100, gt=0)
+    log_every: int = Field(10, gt=0)
+    checkpoint_every: int = Field(100, gt=0)
+    checkpoints_keep: int = Field(2, gt=0)
+
+
 # ----------------------------------------------------------------------------- caches
 
 
@@ -252,6 +279,7 @@ class Params(Section):
     ingest: IngestParams
     tokenizer: TokenizerParams = TokenizerParams()
     text_encoder: TextEncoderParams = TextEncoderParams()
+    clip: ClipParams = ClipParams()
     vae: VaeParams = VaeParams()
     embed_text: CacheParams = CacheParams()
     encode_latents: LatentCacheParams = LatentCacheParams()

@@ -11,6 +11,7 @@ LATENT_CACHE = DATA / "cache" / "latents"  # chunked safetensors + index.json
 MODELS = Path("models")
 TOKENIZER = MODELS / "tokenizer"
 TEXT_ENCODER = MODELS / "text_encoder"
+CLIP = MODELS / "clip"  # the whole CLIPModel trained by train_clip (+ its tokenizer)
 VAE = MODELS / "vae"
 UNET = MODELS / "unet"
 SCHEDULER = MODELS / "scheduler"  # the DDPM config used in training
@@ -18,6 +19,7 @@ JUDGE = MODELS / "judge"
 PIPELINE = MODELS / "pipeline"
 
 RESULTS = Path("results")
+CLIP_LIVE = RESULTS / "clip"
 VAE_LIVE = RESULTS / "vae"
 UNET_LIVE = RESULTS / "unet"
 JUDGE_LIVE = RESULTS / "judge"

@@ -1,13 +1,12 @@
-"""The two caching stages end to end: models from the component layer in, cache folders out.
+"""The two caching stages end to end: saved model folders in, cache folders out.
 
-The main process builds and saves the tokenizer and text encoder; then every process loads those
-saved folders, so the rows are made by exactly the files whose hashes the cache records.
+Both load the folders an earlier stage saved (train_clip: tokenizer and text encoder; train_vae:
+the VAE), so the rows are made by exactly the files whose hashes the cache records.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 from diffusers import AutoencoderKL
@@ -17,10 +16,9 @@ from minisd import paths
 from minisd.caches.embed import write_text_cache
 from minisd.caches.encode import write_latent_cache
 from minisd.caches.prompts import build_prompts
-from minisd.caches.runtime import fresh_dir, make_inference_accelerator, process_state, read_all_meta
-from minisd.components import load_text_encoder, load_tokenizer, weights_hash
+from minisd.caches.runtime import fresh_dir, make_inference_accelerator, read_all_meta
+from minisd.components import weights_hash
 from minisd.config import Params
-from minisd.tokenizer import save_tokenizer
 
 log = logging.getLogger("minisd.caches")
 BF16_MIN_HIDDEN = 512  # CPU bf16 autocast: within noise of fp32 at hidden 128, 1.5-2x faster from 512 (measured)
@@ -33,16 +31,11 @@ def embed_text(
     encoder_dir: Path = paths.TEXT_ENCODER,
     out_dir: Path = paths.TEXT_CACHE,
 ) -> None:
-    state = process_state()
+    """Every distinct caption through the frozen text encoder that train_clip saved (trained or pretrained)."""
+    for folder, what in ((tokenizer_dir, "tokenizer"), (encoder_dir, "text encoder")):
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"{folder}: no {what} folder (run `dvc repro train_clip`)")
     meta = read_all_meta(shards_dir)
-    if state.is_main_process:
-        train_captions = [c for s in meta["train"] for c in s.captions]
-        tokenizer = load_tokenizer(params.tokenizer, train_captions)
-        for folder in (tokenizer_dir, encoder_dir):
-            shutil.rmtree(folder, ignore_errors=True)  # no stale files from another tokenizer in the hash
-        save_tokenizer(tokenizer, tokenizer_dir)
-        load_text_encoder(params.text_encoder, tokenizer).save_pretrained(encoder_dir)
-    state.wait_for_everyone()
     tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir)
     encoder = CLIPTextModel.from_pretrained(encoder_dir).requires_grad_(False)
     accelerator = make_inference_accelerator(

@@ -12,13 +12,24 @@ def _rate(hits: list[bool]) -> float | None:
     return float(np.mean(hits)) if hits else None
 
 
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a rate: honest at small n and near 0 or 1, unlike p +- 2 SE."""
+    if n == 0:
+        return 0.0, 1.0
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def score_samples(prompts: list[dict], images: np.ndarray, predicted: list[list[str]] | None) -> tuple[dict, list[dict], dict]:
     """Accuracies over the samples whose prompt carries the needed labels, plus one record per prompt.
 
     images: (P, S, H, W) uint8; predicted: the judge's class per sample (P x S), None without a judge.
     Keys: judge_accuracy (class), size_accuracy, position_accuracy, attributes_accuracy (size and
     position both right) and joint_accuracy (class, size and position all right); None when no
-    prompt carries those labels. The counts say how many samples each rate is over.
+    prompt carries those labels; ci95 holds each rate's 95% interval. The counts say how many
+    samples each rate is over.
     """
     hits = {k: [] for k in ("judge", "size", "position", "attributes", "joint")}
     records = []
@@ -48,4 +59,6 @@ def score_samples(prompts: list[dict], images: np.ndarray, predicted: list[list[
                         "samples": samples})
     metrics = {f"{k}_accuracy": _rate(v) for k, v in hits.items()}
     counts = {f"{k}_samples": len(v) for k, v in hits.items()}
+    metrics["ci95"] = {f"{k}_accuracy": dict(zip(("low", "high"), wilson_interval(sum(v), len(v))))
+                       for k, v in hits.items() if v}
     return metrics, records, counts

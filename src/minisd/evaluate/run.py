@@ -19,6 +19,7 @@ from accelerate import PartialState
 from minisd import paths
 from minisd.config import EvaluateParams
 from minisd.evaluate.adherence import score_samples
+from minisd.evaluate.alignment import clip_alignment
 from minisd.evaluate.carryover import carry_over
 from minisd.evaluate.distances import frechet_distance, kernel_distance, split_real
 from minisd.evaluate.figures import labelled_grid, loss_curves, read_curves
@@ -26,7 +27,7 @@ from minisd.evaluate.optional import check_paths, optional_metrics
 from minisd.evaluate.prompts import load_prompts
 from minisd.judge import load_judge
 from minisd.pipeline import export_pipeline, load_pipeline, sample
-from minisd.shards import load_images
+from minisd.shards import iter_samples
 
 log = logging.getLogger("minisd.evaluate")
 
@@ -109,16 +110,22 @@ def evaluate(params: EvaluateParams, where: Locations = Locations()) -> dict:
         if value is None and name not in skipped:
             skipped[name] = "no eval prompt carries the labels it needs"
 
-    _, real = load_images(where.shards, "val")
+    val = list(iter_samples(where.shards, "val"))
+    real = np.stack([s.image for s in val])
     if real.shape[1:] != generated.shape[1:]:
         real = np.stack([cv2.resize(im, generated.shape[1:][::-1], interpolation=cv2.INTER_AREA) for im in real])
     distances, distance_skip = sketch_distances(judge, generated, real)
+    alignment, alignment_skip = clip_alignment(where.models / "clip", prompts, scored, [s.key for s in val], real,
+                                               [s.captions for s in val], device)
     carried, carry_skip = carry_over({"unet": where.unet_live / "metrics.json", "vae": where.vae_live / "metrics.json"})
     scored_texts = [p["text"] for p in prompts for _ in range(params.samples_per_prompt)]
     optional, optional_skip = optional_metrics(params, generated, scored_texts, real, device)
-    skipped.update({**distance_skip, **carry_skip, **optional_skip})
+    skipped.update({**distance_skip, **alignment_skip, **carry_skip, **optional_skip})
 
-    metrics = {k: _round(v) for k, v in {**adherence, **distances, **carried, **optional}.items() if v is not None}
+    intervals = adherence.pop("ci95")
+    metrics = {k: _round(v) for k, v in {**adherence, **distances, **alignment, **carried, **optional}.items()
+               if v is not None}
+    metrics["ci95"] = {name: {end: _round(x) for end, x in bounds.items()} for name, bounds in intervals.items()}
     if judge is not None:
         metrics["judge_val_accuracy"] = _round(judge.info.get("val_accuracy"))
     metrics["counts"] = {
@@ -132,7 +139,7 @@ def evaluate(params: EvaluateParams, where: Locations = Locations()) -> dict:
     write_outputs(Path(where.out), metrics, records, images, prompts, params, where)
     for name, reason in metrics["skipped"].items():
         log.info("skipped %s: %s", name, reason)
-    log.info("metrics: %s", {k: v for k, v in metrics.items() if k not in ("counts", "skipped")})
+    log.info("metrics: %s", {k: v for k, v in metrics.items() if k not in ("counts", "skipped", "ci95")})
     return metrics
 
 

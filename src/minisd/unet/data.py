@@ -14,12 +14,7 @@ import numpy as np
 import torch
 
 from minisd.stage import StageError
-
-
-def seeded_generator(*parts: int) -> torch.Generator:
-    """A CPU generator whose seed mixes `parts` well (SeedSequence), so nearby ids don't correlate."""
-    words = np.random.SeedSequence([int(p) for p in parts]).generate_state(2, dtype=np.uint32)
-    return torch.Generator().manual_seed(int(words[0]) << 32 | int(words[1]))
+from minisd.training.rng import DataOrder, seeded_generator  # noqa: F401  (re-exported: the stream's parts)
 
 
 @dataclass
@@ -78,35 +73,3 @@ class CaptionedLatents:
         mean, std = self.mean[indices].float(), self.std[indices].float()
         latents = mean + std * torch.randn(mean.shape, generator=generator)
         return latents, self.embeddings[rows].float(), rows
-
-
-class DataOrder:
-    """A seeded, endless stream of sample indices: epoch e is a fixed permutation of 0..N-1.
-
-    Micro-batch m of a run with `world` processes covers global positions
-    [m * B * world, (m + 1) * B * world); process r takes its r-th slice of B. Epochs run into
-    each other (no dropped tail), so the position is just m and resuming at m replays nothing.
-    """
-
-    def __init__(self, size: int, batch_size: int, seed: int, world: int = 1, rank: int = 0):
-        if not 0 <= rank < world:
-            raise ValueError(f"rank {rank} outside world size {world}")
-        self.size, self.batch_size, self.seed, self.world, self.rank = size, batch_size, seed, world, rank
-        self._epoch, self._perm = -1, None
-
-    def _permutation(self, epoch: int) -> torch.Tensor:
-        if epoch != self._epoch:
-            self._epoch, self._perm = epoch, torch.randperm(self.size, generator=seeded_generator(self.seed, epoch))
-        return self._perm
-
-    def indices(self, micro_step: int) -> torch.Tensor:
-        start = (micro_step * self.world + self.rank) * self.batch_size
-        positions = torch.arange(start, start + self.batch_size)
-        out = torch.empty(self.batch_size, dtype=torch.long)
-        for epoch in positions.div(self.size, rounding_mode="floor").unique().tolist():
-            mask = positions // self.size == epoch
-            out[mask] = self._permutation(epoch)[positions[mask] % self.size]
-        return out
-
-    def epoch_of(self, micro_step: int) -> float:
-        return micro_step * self.world * self.batch_size / self.size

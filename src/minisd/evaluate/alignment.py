@@ -1,0 +1,75 @@
+"""Do the samples match their prompts, by the pipeline's own CLIP (models/clip from train_clip)?
+
+Works for any captioned data, labels or not. Each number has its real reference beside it,
+measured the same way on held-out real sketches, so it has a scale:
+  sketch_clip_score       100 * max(cos(sample, its prompt), 0), mean over samples (named like
+                          sketch_fid: measured by the project's own network; `clip_score` is the
+                          standard one, from a pretrained CLIP at `evaluate.clip_path`)
+  sketch_clip_score_real  the same for real val sketches and their own captions
+  prompt_retrieval        share of samples whose nearest eval prompt is their own (chance 1 / prompts)
+  prompt_retrieval_real   the same for the val sketches the eval prompts were taken from
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from minisd.clip.data import clip_pixels, tokenize
+from minisd.clip.metrics import clip_score, image_embeddings, text_embeddings
+
+log = logging.getLogger("minisd.evaluate")
+
+
+def _pixels(model, folder: Path, images: np.ndarray) -> torch.Tensor:
+    """Our CLIP's preprocessing; a pretrained CLIP saved with an image processor gets its own."""
+    if (folder / "preprocessor_config.json").is_file():
+        from transformers import AutoImageProcessor
+
+        processor = AutoImageProcessor.from_pretrained(folder)
+        return processor(images=[np.repeat(im[..., None], 3, axis=2) for im in images],
+                         return_tensors="pt")["pixel_values"]
+    return clip_pixels(images, model.config.vision_config.image_size)
+
+
+def clip_alignment(clip_dir: Path, prompts: list[dict], generated: np.ndarray, real_keys: list[str],
+                   real: np.ndarray, real_captions: list[list[str]], device) -> tuple[dict, dict]:
+    """generated: (P, S, H, W) uint8, row p sampled from prompts[p]. Returns (metrics, skipped reasons)."""
+    from transformers import CLIPModel, CLIPTokenizer
+
+    names = ("sketch_clip_score", "sketch_clip_score_real", "prompt_retrieval", "prompt_retrieval_real")
+    folder = Path(clip_dir)
+    if not (folder / "config.json").is_file():
+        return {}, {n: f"no CLIP at {folder} (run `dvc repro train_clip`)" for n in names}
+    try:
+        model = CLIPModel.from_pretrained(folder).to(device).eval()
+    except (OSError, ValueError, KeyError) as error:  # e.g. a text-only pretrained checkpoint
+        reason = f"{folder} holds no full CLIPModel ({str(error).splitlines()[0][:100]})"
+        return {}, {n: reason for n in names}
+    tokenizer = CLIPTokenizer.from_pretrained(folder)
+
+    prompt_emb = text_embeddings(model, tokenize(tokenizer, [p["text"] for p in prompts]))
+    per_prompt = generated.shape[1]
+    sample_emb = image_embeddings(model, _pixels(model, folder, generated.reshape(-1, *generated.shape[2:])))
+    own = torch.arange(len(prompts)).repeat_interleave(per_prompt)
+    metrics = {
+        "sketch_clip_score": clip_score(sample_emb, prompt_emb[own]).mean().item(),
+        "prompt_retrieval": (sample_emb @ prompt_emb.T).argmax(1).eq(own).float().mean().item(),
+        "prompt_retrieval_chance": 1 / len(prompts),
+    }
+
+    real_emb = image_embeddings(model, _pixels(model, folder, real))
+    flat = [(i, c) for i, captions in enumerate(real_captions) for c in captions]
+    caption_emb = text_embeddings(model, tokenize(tokenizer, [c for _, c in flat]))
+    metrics["sketch_clip_score_real"] = clip_score(real_emb[[i for i, _ in flat]], caption_emb).mean().item()
+    index = {k: i for i, k in enumerate(real_keys)}
+    sources = [(p, index[q["key"]]) for p, q in enumerate(prompts) if q.get("key") in index]
+    if sources:
+        rows = torch.tensor([i for _, i in sources])
+        want = torch.tensor([p for p, _ in sources])
+        metrics["prompt_retrieval_real"] = (real_emb[rows] @ prompt_emb.T).argmax(1).eq(want).float().mean().item()
+    skipped = {} if sources else {"prompt_retrieval_real": "no eval prompt names the val sample it came from"}
+    return metrics, skipped

@@ -1,0 +1,152 @@
+"""train_clip: the same-caption loss, learning on a tiny set, stock loading, resume, the pretrained path."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from _eval_tiny import make_shards, tiny_tokenizer
+from minisd import paths
+from minisd.clip import trainer as clip_trainer
+from minisd.clip.loss import contrastive_loss, same_text_targets
+from minisd.config import parse_params
+
+TINY = {
+    "ingest": {"sources": [{"kind": "synthetic", "count": 10}]},
+    "tokenizer": {"vocab_size": 600, "max_length": 16},
+    "text_encoder": {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64},
+    "clip": {"image_size": 32, "patch_size": 8, "hidden_size": 32, "num_layers": 2, "num_heads": 2,
+             "intermediate_size": 64, "projection_dim": 32, "batch_size": 32, "lr": 2e-3, "warmup_steps": 10,
+             "max_steps": 500, "val_every": 1000, "log_every": 10, "checkpoint_every": 5},
+}
+
+
+def tiny_params(**clip):
+    raw = json.loads(json.dumps(TINY))
+    raw["clip"].update(clip)
+    return parse_params(raw)
+
+
+def test_same_text_targets_spread_over_duplicates():
+    targets = same_text_targets(torch.tensor([3, 5, 3, 7]))
+    assert torch.allclose(targets.sum(dim=1), torch.ones(4))
+    assert targets[0, 2] == targets[0, 0] == 0.5 and targets[0, 1] == 0
+
+
+def _plain_clip_loss(images, texts, scale):
+    logits = scale.exp() * images @ texts.T
+    labels = torch.arange(len(images))
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+def test_same_caption_pairs_equal_plain_infonce_gradients():
+    """The measurement behind the loss's docstring: with duplicate caption texts (identical text
+    embeddings) the same-text target and plain CLIP give the same loss and the same gradients."""
+    torch.manual_seed(0)
+    ids = torch.tensor([0, 1, 0, 2, 1, 3, 0])
+    texts = F.normalize(torch.randn(4, 8), dim=-1)[ids]
+    images = F.normalize(torch.randn(7, 8), dim=-1)
+    scale = torch.tensor(2.0)
+    grads = []
+    for loss_fn in (lambda i, t: contrastive_loss(i, t, scale, ids), lambda i, t: _plain_clip_loss(i, t, scale)):
+        i, t = images.clone().requires_grad_(), texts.clone().requires_grad_()
+        loss = loss_fn(i, t)
+        loss.backward()
+        grads.append((loss.detach(), i.grad, t.grad))
+    (la, gia, gta), (lb, gib, gtb) = grads
+    assert torch.allclose(la, lb, atol=1e-6)
+    assert torch.allclose(gia, gib, atol=1e-6)
+    # per distinct text the summed gradient is what reaches the shared text tower
+    for k in ids.unique():
+        assert torch.allclose(gta[ids == k].sum(0), gtb[ids == k].sum(0), atol=1e-6)
+
+
+def test_perfect_embeddings_reach_the_loss_floor():
+    """Two images with one caption, embedded perfectly: nothing left to learn (gradient ~0)."""
+    e0, e1 = torch.eye(4)[0], torch.eye(4)[1]
+    images = torch.stack([e0, e0, e1]).requires_grad_()
+    loss = contrastive_loss(images, torch.stack([e0, e0, e1]), torch.tensor(math.log(100.0)), torch.tensor([0, 0, 1]))
+    loss.backward()
+    assert images.grad.abs().max() < 1e-3
+
+
+@pytest.fixture
+def shards(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return make_shards(tmp_path, n_train=256, n_val=64, size=32)
+
+
+def test_tiny_clip_retrieves_far_above_chance_and_loads_stock(shards):
+    metrics = clip_trainer.train_clip(tiny_params(), shards)
+    top1, chance = metrics["val/image_to_text_top1"], metrics["val/image_to_text_chance"]
+    assert top1 > 4 * chance, metrics
+    assert metrics["val/zero_shot_accuracy"] > 1.5 * metrics["val/zero_shot_chance"], metrics
+    saved = json.loads((paths.CLIP_LIVE / "metrics.json").read_text())
+    assert saved["step"] == 500
+    code = textwrap.dedent("""
+        from transformers import CLIPModel, CLIPTextModel, CLIPTokenizer
+        clip = CLIPModel.from_pretrained("models/clip")
+        text = CLIPTextModel.from_pretrained("models/text_encoder")
+        for folder in ("models/tokenizer", "models/clip"):
+            assert CLIPTokenizer.from_pretrained(folder).model_max_length == 16
+        assert clip.config.vision_config.image_size == 32 and text.config.hidden_size == 32
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("ok")
+    whole = load_file("models/clip/model.safetensors")
+    tower = load_file("models/text_encoder/model.safetensors")
+    for name, tensor in tower.items():  # the pipeline's encoder is exactly the CLIP's text tower
+        assert torch.equal(whole[f"text_model.{name}"], tensor), name
+
+
+def test_killed_run_resumes_to_identical_weights(shards, monkeypatch):
+    params = tiny_params(max_steps=12, checkpoint_every=5)
+    clip_trainer.train_clip(params, shards)
+    clean = load_file("models/clip/model.safetensors")
+
+    original = clip_trainer.ClipTrainer.step
+
+    def crash(self, step):
+        if step == 8:
+            raise KeyboardInterrupt("killed")
+        return original(self, step)
+
+    monkeypatch.setattr(clip_trainer.ClipTrainer, "step", crash)
+    with pytest.raises(KeyboardInterrupt):
+        clip_trainer.train_clip(params, shards)
+    assert any(paths.CHECKPOINTS.glob("train_clip-*/step-00000005"))
+    monkeypatch.setattr(clip_trainer.ClipTrainer, "step", original)
+    clip_trainer.train_clip(params, shards)  # resumes at step 5
+    resumed = load_file("models/clip/model.safetensors")
+    assert clean.keys() == resumed.keys()
+    assert all(torch.equal(clean[k], resumed[k]) for k in clean)
+    assert not any(paths.CHECKPOINTS.glob("train_clip-*/step-*"))  # a finished run clears its checkpoints
+
+
+def test_pretrained_text_encoder_is_saved_not_trained(shards, tmp_path):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    pretrained = tmp_path / "pretrained"
+    tokenizer = tiny_tokenizer(max_length=16)
+    tokenizer.save_pretrained(pretrained / "tokenizer")
+    CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, intermediate_size=64, max_position_embeddings=16)
+                  ).save_pretrained(pretrained / "text_encoder")
+    raw = json.loads(json.dumps(TINY))
+    raw["tokenizer"] = {"source": "pretrained", "path": str(pretrained), "subfolder": "tokenizer", "max_length": 16}
+    raw["text_encoder"] = {"source": "pretrained", "path": str(pretrained), "subfolder": "text_encoder"}
+    assert clip_trainer.train_clip(parse_params(raw), shards) == {}
+    before = load_file(pretrained / "text_encoder" / "model.safetensors")
+    after = load_file(paths.TEXT_ENCODER / "model.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert (paths.TOKENIZER / "tokenizer_config.json").is_file()
+    assert json.loads((paths.CLIP_LIVE / "metrics.json").read_text())["steps"] == 0  # nothing was trained
