@@ -14,6 +14,8 @@ from tokenizers.pre_tokenizers import ByteLevel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from minisd.attributes import measure
+from minisd.clip.model import build_clip
+from minisd.config import ClipParams, TextEncoderParams
 from minisd.shards import Sample, write_split
 
 CLASSES = ("circle", "square", "cross", "triangle")
@@ -95,6 +97,12 @@ def make_models(root: Path, image_channels: int = 1, image_size: int = 32) -> Pa
         beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
         steps_offset=1, prediction_type="epsilon",
     ).save_pretrained(models / "scheduler")
+    clip = build_clip(
+        ClipParams(image_size=16, patch_size=8, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
+                   projection_dim=16),
+        TextEncoderParams(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64), tokenizer)
+    clip.save_pretrained(models / "clip")
+    tokenizer.save_pretrained(models / "clip")
     return models
 
 

@@ -1,5 +1,5 @@
 """Both caching stages under `accelerate launch` with 2 CPU processes (gloo) write exactly the bytes
-of a one-process run, including the tokenizer and text encoder folders."""
+of a one-process run."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 
 from minisd.caches.build import embed_text, encode_latents
 from minisd.config import load_params
+from minisd.tokenizer import save_tokenizer
 from test_cache_tiny import (  # noqa: F401 (autouse fixture)
-    no_accelerate_state_left_behind, tiny_vae, write_shards,
+    no_accelerate_state_left_behind, tiny_text_encoder, tiny_tokenizer, tiny_vae, write_shards,
 )
 
 PARAMS = """
@@ -36,12 +37,15 @@ def run():
 
 main(run)
 """
-OUTPUTS = ("data/cache/text", "data/cache/latents", "models/tokenizer", "models/text_encoder")
+OUTPUTS = ("data/cache/text", "data/cache/latents")
 
 
 def project(root: Path) -> Path:
     write_shards(root, n_train=30, n_val=15, shards=3)  # 6 shards: uneven shares for 2 processes
     tiny_vae().save_pretrained(root / "models" / "vae")
+    tokenizer = tiny_tokenizer()  # what train_clip would have saved
+    save_tokenizer(tokenizer, root / "models" / "tokenizer")
+    tiny_text_encoder(tokenizer).save_pretrained(root / "models" / "text_encoder")
     (root / "params.yaml").write_text(PARAMS)
     return root
 
@@ -88,5 +92,5 @@ def test_missing_inputs_fail_clearly(tmp_path, monkeypatch, stage):
         with pytest.raises(FileNotFoundError, match="run `dvc repro train_vae`"):
             encode_latents(load_params())
     else:
-        with pytest.raises(FileNotFoundError, match="no train shards"):
+        with pytest.raises(FileNotFoundError, match="run `dvc repro train_clip`"):
             embed_text(load_params())

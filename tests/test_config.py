@@ -52,3 +52,14 @@ def test_bad_value_names_the_key(edit, key):
 def test_missing_params_file(tmp_path):
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_params_yaml_ships_the_config_defaults():
+    """One source of truth: every key params.yaml sets equals config.py's default, so tests built
+    from the defaults train the recipe that ships (only the data sources are the file's own)."""
+    import yaml
+
+    from minisd.config import Params, parse_params
+
+    shipped = parse_params(yaml.safe_load(open("params.yaml")))
+    assert shipped == Params(ingest=shipped.ingest)

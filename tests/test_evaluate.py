@@ -22,7 +22,8 @@ PARAMS = EvaluateParams(samples_per_prompt=2, steps=2, guidance=3.0, batch_size=
 HEADLINE = [
     "judge_accuracy", "size_accuracy", "position_accuracy", "attributes_accuracy", "joint_accuracy",
     "sketch_fid", "sketch_fid_real", "sketch_kid", "sketch_kid_real", "judge_val_accuracy",
-    "unet_val_loss", "vae_psnr", "vae_ssim",
+    "unet_val_loss", "vae_psnr", "vae_ssim", "sketch_clip_score", "sketch_clip_score_real", "prompt_retrieval",
+    "prompt_retrieval_chance",
 ]  # fmt: skip
 
 
@@ -75,6 +76,20 @@ def test_metrics_json_has_the_documented_keys(evaluated):
     assert counts["judge_samples"] == 3 * PARAMS.samples_per_prompt  # the unlabelled prompt is not scored
     assert counts["size_samples"] == 2 * PARAMS.samples_per_prompt  # only prompts that name a size
     assert counts["joint_samples"] == 2 * PARAMS.samples_per_prompt
+    assert metrics["prompt_retrieval_chance"] == pytest.approx(1 / 4)
+    assert 0 <= metrics["sketch_clip_score"] <= 100 and 0 <= metrics["prompt_retrieval"] <= 1
+    for key in ("judge_accuracy", "size_accuracy", "joint_accuracy"):
+        low, high = metrics["ci95"][key]["low"], metrics["ci95"][key]["high"]
+        assert 0 <= low <= metrics[key] <= high <= 1, key
+    assert "prompt_retrieval_real" in metrics["skipped"]  # these test prompts name no source sample
+
+
+def test_wilson_interval_is_the_textbook_one():
+    from minisd.evaluate.adherence import wilson_interval
+
+    low, high = wilson_interval(8, 10)
+    assert low == pytest.approx(0.4902, abs=1e-4) and high == pytest.approx(0.9433, abs=1e-4)
+    assert wilson_interval(0, 20)[0] == 0.0 and wilson_interval(0, 0) == (0.0, 1.0)
 
 
 def test_missing_optional_weights_and_carried_keys_are_reported_as_skipped(evaluated):

@@ -16,7 +16,7 @@ def params_copy(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("name", ["tiny", "seed"])
+@pytest.mark.parametrize("name", ["tiny", "seed", "seed-scratch"])
 def test_profile_applies_and_validates(name, params_copy):
     profiles.apply(name, params_copy)
     params = load_params(params_copy)

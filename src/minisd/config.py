@@ -102,7 +102,7 @@ class PretrainedRef(Section):
 
 class TokenizerParams(PretrainedRef):
     vocab_size: int = Field(2048, ge=514)  # scratch BPE: 2 x 256 byte tokens + 2 specials + merges
-    max_length: int = Field(77, gt=1)
+    max_length: int = Field(32, gt=1)  # scratch captions need <= 13; SD's CLIP uses 77
 
 
 class TextEncoderParams(PretrainedRef):
@@ -123,17 +123,17 @@ class LossWeights(Section):
 
 
 class VaeParams(PretrainedRef):
-    block_out_channels: list[int] = Field(default=[32, 64, 128, 128], min_length=1)
+    block_out_channels: list[int] = Field(default=[16, 32, 64, 64], min_length=1)
     layers_per_block: int = Field(1, gt=0)
     latent_channels: int = Field(4, gt=0)
     seed: int = 0
     batch_size: int = Field(16, gt=0)
     crop_size: int | None = Field(64, gt=0)  # random crops for speed; None trains on full images
-    full_size_steps: int = Field(40, ge=0)  # the last N steps train on full images, after the crops
-    lr: float = Field(1e-3, gt=0)
+    full_size_steps: int = Field(30, ge=0)  # the last N steps train on full images, after the crops
+    lr: float = Field(2e-3, gt=0)
     lr_schedule: Literal["cosine", "constant"] = "cosine"
-    warmup_steps: int = Field(50, ge=0)
-    max_steps: int = Field(400, gt=0)
+    warmup_steps: int = Field(30, ge=0)
+    max_steps: int = Field(300, gt=0)
     max_minutes: float | None = Field(None, gt=0)  # wall-clock budget; stops early, still saves
     grad_clip: float | None = Field(1.0, gt=0)
     ema_decay: float | None = Field(None, gt=0, lt=1)
@@ -150,27 +150,27 @@ class VaeParams(PretrainedRef):
 class ClipParams(Section):
     """train_clip: the vision tower's shape and the contrastive training recipe (text tower: `text_encoder`)."""
 
-    image_size: int = Field(64, ge=8)  # sketches are downscaled to this side for the ViT
+    image_size: int = Field(48, ge=8)  # sketches are downscaled to this side for the ViT
     patch_size: int = Field(8, gt=0)
     hidden_size: int = Field(128, gt=0)
-    num_layers: int = Field(4, gt=0)
+    num_layers: int = Field(2, gt=0)
     num_heads: int = Field(4, gt=0)
     intermediate_size: int = Field(512, gt=0)
     projection_dim: int = Field(128, gt=0)
-    sincos_positions: bool = True  # start the ViT's patch positions from 2-D sine-cosine, not noise
+    sincos_positions: bool = False  # start the ViT's patch positions from 2-D sine-cosine, not noise
     temperature: float = Field(0.07, gt=0, le=1)  # initial softmax temperature (learned from there)
     seed: int = 0
-    batch_size: int = Field(256, gt=1)  # per process; contrastive: larger batches, more negatives
-    lr: float = Field(1e-3, gt=0)
-    warmup_steps: int = Field(30, ge=0)
+    batch_size: int = Field(64, gt=1)  # per process; contrastive: larger batches, more negatives
+    lr: float = Field(2e-3, gt=0)
+    warmup_steps: int = Field(20, ge=0)
     weight_decay: float = Field(0.1, ge=0)
-    max_steps: int = Field(300, gt=0)
+    max_steps: int = Field(700, gt=0)
     max_minutes: float | None = Field(None, gt=0)  # opt-in wall-clock budget; stops early, still saves
     grad_clip: float | None = Field(1.0, gt=0)
     mixed_precision: MixedPrecision = "auto"
-    val_every: int = Field(100, gt=0)
+    val_every: int = Field(350, gt=0)
     log_every: int = Field(10, gt=0)
-    checkpoint_every: int = Field(100, gt=0)
+    checkpoint_every: int = Field(350, gt=0)
     checkpoints_keep: int = Field(2, gt=0)
 
 
@@ -188,7 +188,7 @@ class LatentCacheParams(CacheParams):
 
 
 class PromptParams(Section):
-    per_class: int = Field(1, ge=0)  # labelled eval prompts drawn from val captions per class
+    per_class: int = Field(3, ge=0)  # labelled eval prompts drawn from val captions per class
     extra: list[str] = []  # free-text prompts, shown in grids but not scored
 
 
@@ -200,27 +200,27 @@ class NoiseSchedulerParams(Section):
     beta_schedule: Literal["scaled_linear", "linear", "squaredcos_cap_v2"] = "scaled_linear"
     beta_start: float = Field(0.00085, gt=0)
     beta_end: float = Field(0.012, gt=0)
-    prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
-    rescale_zero_terminal_snr: bool = False
+    prediction_type: Literal["epsilon", "v_prediction"] = "v_prediction"
+    rescale_zero_terminal_snr: bool = True
 
 
 class UnetParams(Section):
     block_out_channels: list[int] = Field(default=[32, 64, 128], min_length=1)
     layers_per_block: int = Field(1, gt=0)
-    down_block_types: list[str] = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
-    up_block_types: list[str] = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]
+    down_block_types: list[str] = ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"]
+    up_block_types: list[str] = ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"]
     attention_head_dim: int = Field(2, gt=0)  # diffusers: the number of heads
     sample_size: int = Field(16, gt=0)
     noise_scheduler: NoiseSchedulerParams = NoiseSchedulerParams()
     seed: int = 0
     batch_size: int = Field(32, gt=0)  # per process
     gradient_accumulation_steps: int = Field(1, gt=0)
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(2e-3, gt=0)
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     warmup_steps: int = Field(50, ge=0)
     weight_decay: float = Field(1e-2, ge=0)
-    max_steps: int = Field(1200, gt=0)
-    max_minutes: float | None = Field(8.5, gt=0)  # stops early, still saves
+    max_steps: int = Field(1300, gt=0)
+    max_minutes: float | None = Field(None, gt=0)  # opt-in: stops early, still saves (not reproducible)
     grad_clip: float | None = Field(1.0, gt=0)
     caption_dropout: float = Field(0.1, ge=0, le=1)
     snr_gamma: float | None = Field(5.0, gt=0)
@@ -258,7 +258,7 @@ class JudgeParams(Section):
     image_size: int = Field(64, ge=16)  # the judge looks at downscaled images
     batch_size: int = Field(64, gt=0)
     lr: float = Field(3e-3, gt=0)
-    epochs: int = Field(6, gt=0)
+    epochs: int = Field(3, gt=0)
     augment: bool = True  # shift/scale/stroke jitter so generated-sketch style does not flip the class
     seed: int = 0
 
