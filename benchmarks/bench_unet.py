@@ -29,7 +29,7 @@ from transformers import CLIPTextConfig, CLIPTextModel
 
 from minisd.components import build_unet
 from minisd.config import UnetParams, load_params
-from minisd.training import resolve_mixed_precision
+from minisd.training.precision import resolve_mixed_precision
 from minisd.unet.data import CaptionedLatents, seeded_generator
 from minisd.unet.diffusion import diffusion_loss, draw_noise, make_noise_scheduler
 

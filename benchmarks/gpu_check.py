@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_check.py --out results/gpu_check           # on a GPU: about 10 minutes
     python benchmarks/gpu_check.py --compile                         # also torch.compile rows (+1-2 min)
-    python benchmarks/gpu_check.py --cpu-smoke --out /tmp/smoke      # same code path, tiny: < 2 min on 2 cores
+    python benchmarks/gpu_check.py --cpu-smoke --out /tmp/smoke      # same code path, tiny: ~2 min on 2 cores
 
 Four parts; each is recorded even when another fails, and the JSON is rewritten after each:
 1. repro: the project (git ls-files) copied into a throwaway git repo, profile seed-scratch applied
@@ -53,16 +53,16 @@ from transformers import CLIPTextConfig, CLIPTextModel  # noqa: E402
 from minisd.components import build_unet, load_vae  # noqa: E402
 from minisd.config import Params, load_params  # noqa: E402
 from minisd.stage import LAUNCH_ENV  # noqa: E402
-from minisd.training import resolve_mixed_precision  # noqa: E402
+from minisd.training.precision import resolve_mixed_precision  # noqa: E402
 from minisd.unet.data import CaptionedLatents, seeded_generator  # noqa: E402
 from minisd.unet.diffusion import diffusion_loss, draw_noise, make_noise_scheduler  # noqa: E402
 
 PROFILE = "seed-scratch"
 SMOKE_PROFILE = "tiny"  # applied on top in --cpu-smoke: the seed's recipe at tiny widths and steps
-SMOKE_STEPS = {  # and then these, so the whole smoke run stays well under 2 minutes on 2 cores
+SMOKE_STEPS = {  # and then these, so the whole smoke run takes about 2 minutes on 2 cores
     "clip": {"warmup_steps": 1, "max_steps": 4, "val_every": 2, "log_every": 1, "checkpoint_every": 2},
-    "vae": {"warmup_steps": 1, "max_steps": 4, "full_size_steps": 2, "val_every": 2, "log_every": 1,
-            "checkpoint_every": 2},
+    "vae": {"crop_size": 64, "warmup_steps": 1, "max_steps": 4, "full_size_steps": 2, "val_every": 2,
+            "log_every": 1, "checkpoint_every": 2},  # crops, then full size: both of the trainer's paths
     "unet": {"warmup_steps": 1, "max_steps": 4, "val_every": 2, "sample_every": 4, "sample_steps": 4,
              "log_every": 1, "checkpoint_every": 2},
     "evaluate": {"steps": 2},
@@ -134,7 +134,8 @@ def child_env(copy: Path, **extra: str) -> dict:
 
 
 def sh(cmd: list[str], cwd: Path, env: dict, timeout: float) -> tuple[int, str, float]:
-    """(exit code, stdout+stderr, seconds); on timeout the whole process group is killed, rc 124."""
+    """(exit code, stdout+stderr, seconds). The child gets its own process group, stopped as a whole on
+    timeout (rc 124) or when this script is interrupted, so no stage outlives the check."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
@@ -142,10 +143,34 @@ def sh(cmd: list[str], cwd: Path, env: dict, timeout: float) -> tuple[int, str, 
         output, _ = proc.communicate(timeout=timeout)
         rc = proc.returncode
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        output, _ = proc.communicate()
-        rc, output = 124, output + f"\n[gpu_check: killed after {timeout:.0f} s]"
+        stop_group(proc)
+        try:
+            output = proc.communicate(timeout=30)[0] or ""
+        except subprocess.TimeoutExpired:  # a grandchild that left the group still holds the pipe
+            output = ""
+        rc, output = 124, output + f"\n[gpu_check: stopped after {timeout:.0f} s]"
+    except BaseException:
+        stop_group(proc)
+        raise
     return rc, output, time.perf_counter() - start
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the child's process group (torchrun passes it on to its workers), SIGKILL it after 10 s."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _terminated(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds through sh(), which stops the running child's group
 
 
 class Poller:
@@ -217,7 +242,7 @@ class RanksSeen(Poller):
 def failure_reason(output: str, rc: int) -> str:
     """The lines that say why a child failed (errors last), not the whole traceback."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line for line in lines if re.search(r"error|Error|ERROR|Duplicate GPU|killed after", line)]
+    errors = [line for line in lines if re.search(r"error|Error|ERROR|Duplicate GPU|stopped after", line)]
     return f"exit code {rc}: " + " | ".join((errors or lines)[-4:])[-1500:]
 
 
@@ -700,9 +725,13 @@ def run_part(name: str, fn, report: Report):
 
 
 def main() -> int:
+    signal.signal(signal.SIGTERM, _terminated)
     args = parse_args()
     report = Report(args.out)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.cpu_smoke and device.type == "cpu":  # on a small busy CPU, 2 OpenMP threads per process spin
+        os.environ.setdefault("OMP_NUM_THREADS", "1")  # against each other (10x slower); children inherit
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="gpu-check-project-"))
     copy = work / "project"

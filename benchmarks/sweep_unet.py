@@ -29,7 +29,7 @@ import yaml
 from minisd import paths
 from minisd.config import load_params
 from minisd.evaluate.run import Locations, evaluate
-from minisd.training import make_accelerator
+from minisd.training.precision import make_accelerator
 from minisd.unet.inputs import load_inputs
 from minisd.unet.trainer import Outputs, train_unet
 

@@ -10,7 +10,8 @@ from diffusers import AutoencoderKL
 from minisd import paths
 from minisd.config import load_params
 from minisd.stage import main
-from minisd.training import CheckpointManager, fingerprint_inputs, make_accelerator
+from minisd.training.checkpoints import CheckpointManager, fingerprint_inputs
+from minisd.training.precision import make_accelerator
 from minisd.unet.inputs import load_inputs, preview_prompts
 from minisd.unet.trainer import Outputs, Preview, train_unet
 

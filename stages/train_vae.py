@@ -3,7 +3,7 @@
 from minisd import paths
 from minisd.config import load_params
 from minisd.stage import main
-from minisd.vae import train_vae
+from minisd.vae.trainer import train_vae
 
 
 def run() -> None:

@@ -9,15 +9,10 @@ import torch
 from diffusers.training_utils import EMAModel
 
 from minisd.stage import StageError
-from minisd.training import (
-    CheckpointManager,
-    NonFiniteLossError,
-    WallClockBudget,
-    check_finite,
-    fingerprint_inputs,
-    make_lr_scheduler,
-    resolve_mixed_precision,
-)
+from minisd.training.checkpoints import CheckpointManager, fingerprint_inputs
+from minisd.training.guards import check_finite, NonFiniteLossError
+from minisd.training.precision import resolve_mixed_precision
+from minisd.training.schedule import make_lr_scheduler, WallClockBudget
 
 
 def _setup(seed=0):

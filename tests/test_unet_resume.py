@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from minisd.training import make_accelerator
+from minisd.training.precision import make_accelerator
 from minisd.unet.trainer import Outputs, train_unet
 from unet_fixtures import resume_params, synthetic_split
 

@@ -6,7 +6,9 @@ from diffusers import DDPMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file
 
 from minisd.components import build_unet
-from minisd.training import CheckpointManager, NonFiniteLossError, make_accelerator
+from minisd.training.checkpoints import CheckpointManager
+from minisd.training.guards import NonFiniteLossError
+from minisd.training.precision import make_accelerator
 from minisd.unet.data import DataOrder
 from minisd.unet.diffusion import make_noise_scheduler
 from minisd.unet.trainer import Outputs, Preview, train_unet

@@ -8,7 +8,8 @@ import logging
 
 import torch
 
-from minisd.training import CheckpointManager, make_accelerator
+from minisd.training.checkpoints import CheckpointManager
+from minisd.training.precision import make_accelerator
 from minisd.unet.trainer import Outputs, train_unet
 from unet_fixtures import synthetic_split, tiny_params
 

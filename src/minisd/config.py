@@ -258,7 +258,7 @@ class JudgeParams(Section):
     image_size: int = Field(64, ge=16)  # the judge looks at downscaled images
     batch_size: int = Field(64, gt=0)
     lr: float = Field(3e-3, gt=0)
-    epochs: int = Field(3, gt=0)
+    epochs: int = Field(5, gt=0)
     augment: bool = True  # shift/scale/stroke jitter so generated-sketch style does not flip the class
     seed: int = 0
 

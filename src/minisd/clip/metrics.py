@@ -13,27 +13,25 @@ import torch.nn.functional as F
 
 
 @torch.inference_mode()
+def _embed(features_of, inputs: torch.Tensor, batch_size: int, autocast) -> torch.Tensor:
+    out = []
+    for i in range(0, len(inputs), batch_size):
+        with autocast():
+            features = features_of(inputs[i : i + batch_size])
+        out.append(F.normalize(_tensor(features).float(), dim=-1).cpu())
+    return torch.cat(out)
+
+
 def image_embeddings(model, pixels: torch.Tensor, batch_size: int = 256, autocast=nullcontext) -> torch.Tensor:
     """L2-normalized image embeddings (N, D), float32 on CPU."""
     device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(pixels), batch_size):
-        with autocast():
-            features = model.get_image_features(pixel_values=pixels[i : i + batch_size].to(device))
-        out.append(F.normalize(_tensor(features).float(), dim=-1).cpu())
-    return torch.cat(out)
+    return _embed(lambda x: model.get_image_features(pixel_values=x.to(device)), pixels, batch_size, autocast)
 
 
-@torch.inference_mode()
 def text_embeddings(model, token_ids: torch.Tensor, batch_size: int = 256, autocast=nullcontext) -> torch.Tensor:
     """L2-normalized text embeddings (M, D), float32 on CPU."""
     device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(token_ids), batch_size):
-        with autocast():
-            features = model.get_text_features(input_ids=token_ids[i : i + batch_size].to(device))
-        out.append(F.normalize(_tensor(features).float(), dim=-1).cpu())
-    return torch.cat(out)
+    return _embed(lambda x: model.get_text_features(input_ids=x.to(device)), token_ids, batch_size, autocast)
 
 
 def _tensor(features):

@@ -26,7 +26,10 @@ from minisd.components import load_pretrained, load_text_encoder, load_tokenizer
 from minisd.config import Params
 from minisd.shards import iter_samples
 from minisd.tokenizer import save_tokenizer
-from minisd.training import CheckpointManager, check_finite, fingerprint_inputs, make_accelerator, make_lr_scheduler
+from minisd.training.checkpoints import CheckpointManager, fingerprint_inputs
+from minisd.training.guards import check_finite
+from minisd.training.precision import make_accelerator
+from minisd.training.schedule import make_lr_scheduler
 from minisd.training.loop import Schedule, fit
 from minisd.training.rng import DataOrder, seeded_generator
 

@@ -22,7 +22,9 @@ from tqdm.auto import tqdm
 from minisd.components import build_unet
 from minisd.config import UnetParams
 from minisd.stage import StageError
-from minisd.training import CheckpointManager, WallClockBudget, check_finite, make_lr_scheduler
+from minisd.training.checkpoints import CheckpointManager
+from minisd.training.guards import check_finite
+from minisd.training.schedule import make_lr_scheduler, WallClockBudget
 from minisd.training.live import TrainingLog
 from minisd.unet.data import CaptionedLatents, DataOrder, seeded_generator
 from minisd.unet.diffusion import diffusion_loss, draw_noise, make_noise_scheduler

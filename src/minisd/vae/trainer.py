@@ -24,14 +24,10 @@ from minisd.components import ComponentError, load_vae
 from minisd.config import VaeParams
 from minisd.shards import load_images
 from minisd.stage import StageError
-from minisd.training import (
-    CheckpointManager,
-    WallClockBudget,
-    check_finite,
-    fingerprint_inputs,
-    make_accelerator,
-    make_lr_scheduler,
-)
+from minisd.training.checkpoints import CheckpointManager, fingerprint_inputs
+from minisd.training.guards import check_finite
+from minisd.training.precision import make_accelerator
+from minisd.training.schedule import make_lr_scheduler, WallClockBudget
 from minisd.vae.data import ImageBank
 from minisd.vae.losses import VaeLoss
 from minisd.vae.validation import evaluate, latent_scaling_factor, reconstruction_grid
