@@ -169,7 +169,7 @@ def test_bad_vae_channels_name_the_key():
     with pytest.raises(ComponentError, match=r"vae\.block_out_channels: \[4, 12\]"):
         load_vae(VaeParams(block_out_channels=[4, 12]))
     assert load_vae(VaeParams(block_out_channels=[8, 16])).config.norm_num_groups == 8
-    assert load_vae(VaeParams()).config.norm_num_groups == 32  # SD's value at real sizes
+    assert load_vae(VaeParams(block_out_channels=[32, 64, 128, 128])).config.norm_num_groups == 32  # SD's value
 
 
 def test_build_unet_is_seeded_and_conditioned(tmp_path):

@@ -25,12 +25,12 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ("data/", "models/", "results/", ".checkpoints/", "dvc.lock", "dvc_plots/")
-ALL_STAGES = {"ingest", "embed_text", "train_vae", "encode_latents", "train_judge", "train_unet", "evaluate"}
+ALL_STAGES = {"ingest", "train_clip", "embed_text", "train_vae", "encode_latents", "train_judge", "train_unet", "evaluate"}
 OUTPUTS = [
     "data/shards", "data/ingest", "data/cache/text", "data/cache/latents",
-    "models/tokenizer", "models/text_encoder", "models/vae", "models/unet", "models/scheduler",
+    "models/tokenizer", "models/text_encoder", "models/clip", "models/vae", "models/unet", "models/scheduler",
     "models/judge", "models/pipeline",
-    "results/vae", "results/unet", "results/judge", "results/eval",
+    "results/clip", "results/vae", "results/unet", "results/judge", "results/eval",
 ]  # fmt: skip
 
 
@@ -182,7 +182,7 @@ def test_vae_param_leaves_text_and_judge_alone(repo):
     log = exp_run(repo, "vae.lr=0.0015")
     ran = stages_run(log)
     assert {"train_vae", "encode_latents"} <= ran, log
-    assert not ran & {"ingest", "embed_text", "train_judge"}, log
+    assert not ran & {"ingest", "train_clip", "embed_text", "train_judge"}, log
     reset(repo)
 
 

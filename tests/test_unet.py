@@ -56,7 +56,7 @@ def test_bad_inputs_are_named():
 
 
 def test_noise_scheduler_and_min_snr():
-    sched = make_noise_scheduler(NoiseSchedulerParams())
+    sched = make_noise_scheduler(NoiseSchedulerParams(prediction_type="epsilon", rescale_zero_terminal_snr=False))
     assert sched.config.clip_sample is False and sched.config.steps_offset == 1
     t = torch.tensor([0, 10, 500, 999])
     w = min_snr_weights(sched, t, gamma=5.0)

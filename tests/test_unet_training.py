@@ -30,21 +30,23 @@ def _weights(folder):
 
 
 def test_loss_decreases_and_exports_loadable_models(tmp_path, accelerator):
-    params = tiny_params(max_steps=60, val_every=60, sample_every=30, sample_prompts=2, lr=5e-3)
+    params = tiny_params(max_steps=120, val_every=120, sample_every=60, sample_prompts=2, lr=5e-3)
     train, val = synthetic_split(), synthetic_split(16, seed=1)
     untrained = build_unet(params, 16, 4).eval()
     before = FixedValidation(val, 1000, params.val_samples, 8).loss(untrained, make_noise_scheduler(
         params.noise_scheduler), torch.device("cpu"))
     preview = Preview(tiny_vae(), 1.0, train.embeddings[[0, 2]].float(), train.embeddings[-1].float(), [0, 1], 4, 3.0)
     result = train_unet(params, train, val, _outputs(tmp_path), accelerator=accelerator, preview=preview)
-    assert result.step == 60
-    assert result.metrics["val/loss"] < 0.7 * before, (before, result.metrics)
+    assert result.step == 120
+    # v-prediction with zero-terminal SNR (the shipped recipe) keeps an irreducible part at pure
+    # noise, so its val loss falls less than epsilon's did (measured 1.12 -> 0.85 here)
+    assert result.metrics["val/loss"] < 0.85 * before, (before, result.metrics)
     unet = UNet2DConditionModel.from_pretrained(tmp_path / "unet")
     assert unet.config.cross_attention_dim == 16 and unet.config.sample_size == 8
     sched = DDPMScheduler.from_pretrained(tmp_path / "scheduler")
-    assert sched.config.prediction_type == "epsilon" and sched.config.clip_sample is False
+    assert sched.config.prediction_type == "v_prediction" and sched.config.clip_sample is False  # the shipped recipe
     grids = sorted(p.name for p in (tmp_path / "live" / "plots" / "images" / "samples").iterdir())
-    assert grids == ["000030.png", "000060.png"]
+    assert grids == ["000060.png", "000120.png"]
     assert '"final_val_loss"' in (tmp_path / "live" / "metrics.json").read_text()
 
 

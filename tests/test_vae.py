@@ -18,7 +18,7 @@ from minisd.shards import load_images
 from minisd.stage import StageError
 from minisd.training.guards import NonFiniteLossError
 from minisd.vae import trainer as trainer_module
-from minisd.vae import train_vae
+from minisd.vae.trainer import train_vae
 from minisd.vae.metrics import psnr
 from minisd.vae.validation import latent_scaling_factor, reconstruct
 
