@@ -16,6 +16,7 @@ import torch
 
 from minisd.shards import Sample
 from minisd.stage import StageError
+from minisd.vae.data import to_pixels
 
 
 def downscale(images: np.ndarray, size: int) -> np.ndarray:
@@ -27,8 +28,7 @@ def downscale(images: np.ndarray, size: int) -> np.ndarray:
 
 def clip_pixels(images: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
     """uint8 (N, H, W) gray sketches -> float (N, 3, size, size) in [-1, 1], as the vision tower sees them."""
-    x = torch.from_numpy(downscale(images, size)).float().div(127.5).sub(1.0).unsqueeze(1)
-    return x.expand(-1, 3, -1, -1).contiguous()
+    return to_pixels(downscale(images, size), channels=3)
 
 
 def tokenize(tokenizer, texts: list[str]) -> torch.Tensor:
