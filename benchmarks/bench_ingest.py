@@ -3,6 +3,7 @@
     python benchmarks/bench_ingest.py                 # speed table (n=1000 per kind, 2 workers)
     python benchmarks/bench_ingest.py --memory        # + peak memory (PSS) at 1x and 10x input
     python benchmarks/bench_ingest.py --real ../shared/data/sketches/sketchy
+    python benchmarks/bench_ingest.py --kinds none --scale 10000 100000   # README "Ingest at scale"
 
 "bare" runs in the same process pool with the same chunking, so the ratio isolates what
 normalization, gates, hashing, PNG encoding and shard writing cost on top of decoding.
@@ -131,8 +132,9 @@ def ingest_rate(source: dict, workers: int, out: Path) -> tuple[float, int]:
 # ----------------------------------------------------------------------------- memory
 
 
-def peak_memory(source: dict, workers: int, out: Path) -> tuple[float, float]:
-    """(main process, whole process tree) peak memory in MiB while a fresh interpreter ingests.
+def peak_memory(source: dict, workers: int, out: Path, shard_size: int = 2000) -> dict:
+    """Peak memory in MiB of the main process and of the whole tree while a fresh interpreter ingests,
+    with its wall seconds, the main process's CPU seconds and the accepted count.
 
     The tree (main, forkserver, workers) is sampled every 50 ms with PSS, which splits pages the
     forked workers share with their parent instead of counting them once per process.
@@ -140,18 +142,22 @@ def peak_memory(source: dict, workers: int, out: Path) -> tuple[float, float]:
     import psutil  # an accelerate dependency; only this benchmark uses it
 
     code = (
-        "import json, sys\n"
+        "import json, sys, time\n"
         "from minisd.config import IngestParams\n"
         "from minisd.ingest import run_ingest\n"
         "if __name__ == '__main__':\n"
-        f"    p = IngestParams.model_validate({{'sources': [json.loads(sys.argv[1])], 'workers': {workers}}})\n"
-        "    run_ingest(p, sys.argv[2] + '/shards', sys.argv[2] + '/ingest')\n"
+        f"    p = IngestParams.model_validate({{'sources': [json.loads(sys.argv[1])], 'workers': {workers}, "
+        f"'shard_size': {shard_size}}})\n"
+        "    start, cpu = time.perf_counter(), time.process_time()\n"
+        "    report = run_ingest(p, sys.argv[2] + '/shards', sys.argv[2] + '/ingest')\n"
+        "    print(json.dumps({'seconds': time.perf_counter() - start, 'main_cpu': time.process_time() - cpu,\n"
+        "                      'accepted': report['total']['accepted'], 'seen': report['total']['seen']}))\n"
     )
     script = out.parent / f"{out.name}_run.py"
     script.parent.mkdir(parents=True, exist_ok=True)
     script.write_text(code)
     proc = subprocess.Popen([sys.executable, str(script), json.dumps(source), str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
     root, peak_main, peak_tree = psutil.Process(proc.pid), 0, 0
     while proc.poll() is None:
         try:
@@ -163,7 +169,30 @@ def peak_memory(source: dict, workers: int, out: Path) -> tuple[float, float]:
         time.sleep(0.05)
     if proc.returncode:
         raise RuntimeError(f"ingest subprocess failed ({proc.returncode}) on {source}")
-    return peak_main / 2**20, peak_tree / 2**20
+    timing = json.loads(proc.stdout.read().strip().splitlines()[-1])
+    return {"main_mb": peak_main / 2**20, "tree_mb": peak_tree / 2**20, **timing}
+
+
+def scale(sizes: list[int], workers: int, tmp: Path) -> None:
+    """Quick Draw-like ndjson at growing sizes: rate, main-process share, memory slope; 10M extrapolated."""
+    print(f"\ningest at scale: quickdraw ndjson, {workers} workers, load avg {_load()}")
+    print(f"{'drawings':>9s} {'img/s':>7s} {'main us/img':>11s} {'main MiB':>9s} {'tree MiB':>9s} {'shards MB':>9s}")
+    rows = []
+    for n in sizes:
+        out = tmp / "scale" / str(n)
+        r = peak_memory(_ndjson(tmp / f"scale{n}.ndjson", n, words=345), workers, out)
+        disk = sum(p.stat().st_size for p in (out / "shards").glob("*.tar")) / 1e6
+        rows.append({**r, "n": n, "disk_mb": disk})
+        print(f"{n:9d} {n / r['seconds']:7.0f} {r['main_cpu'] / n * 1e6:11.0f} {r['main_mb']:9.0f} "
+              f"{r['tree_mb']:9.0f} {disk:9.0f}")  # fmt: skip
+    if len(rows) >= 2:
+        a, b = rows[0], rows[-1]
+        per = (b["tree_mb"] - a["tree_mb"]) * 2**20 / (b["accepted"] - a["accepted"])
+        rate, disk = b["n"] / b["seconds"], b["disk_mb"] / b["accepted"] * 1e6
+        print(f"memory slope {per:.0f} bytes per accepted drawing; at 10M drawings: "
+              f"{1e7 / rate / 3600:.1f} h, {(b['tree_mb'] * 2**20 + per * (1e7 - b['accepted'])) / 2**30:.1f} GiB, "
+              f"{disk * 1e7 / 1e9:.0f} GB of shards ({disk / 1e3:.1f} KB per sample), "
+              f"main-process ceiling {1e6 / (b['main_cpu'] / b['n'] * 1e6):.0f} img/s")  # fmt: skip
 
 
 def main() -> None:
@@ -173,19 +202,14 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="also measure peak memory at 1x and 10x input")
     parser.add_argument("--memory-n", type=int, default=2000, help="1x size for the memory test")
     parser.add_argument("--real", type=Path, action="append", default=[], help="extra imagefolder to time")
+    parser.add_argument("--kinds", default="", help="comma-separated substrings: only these rows ('none': no table)")
+    parser.add_argument("--scale", type=int, nargs="*", default=[], help="quickdraw ndjson sizes for the scale note")
     args = parser.parse_args()
+    kinds = [k for k in args.kinds.split(",") if k]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        cases = make_inputs(tmp / "inputs", args.n)
-        for path in args.real:
-            cases[f"imagefolder {path.name}"] = {"kind": "imagefolder", "path": str(path)}
-        bare_rate({"kind": "synthetic", "count": 64}, args.workers)  # warm-up: start the forkserver once
-        print(f"ingest speed, {args.workers} workers, n={args.n} per kind (load avg {_load()})")
-        print(f"{'source':28s} {'bare img/s':>11s} {'ingest img/s':>13s} {'ratio':>6s} {'accepted':>9s}")
-        for name, source in cases.items():
-            bare = bare_rate(source, args.workers)
-            rate, accepted = ingest_rate(source, args.workers, tmp / "out" / name.replace(" ", "_"))
-            print(f"{name:28s} {bare:11.0f} {rate:13.0f} {rate / bare:6.2f} {accepted:9d}")
+        if kinds != ["none"]:
+            table(args, kinds, tmp)
         if args.memory:
             print(f"\npeak memory (PSS, MiB), {args.workers} workers, load avg {_load()}")
             print(f"{'source':28s} {'input':>8s} {'main':>8s} {'tree':>8s}")
@@ -194,18 +218,36 @@ def main() -> None:
                 trees = []
                 for factor in (1, 10):
                     k = args.memory_n * factor
-                    main_mb, tree_mb = peak_memory(make(k), args.workers, tmp / "mem" / f"{name}{k}".replace(" ", ""))
-                    trees.append(tree_mb)
-                    print(f"{name:28s} {k:8d} {main_mb:8.0f} {tree_mb:8.0f}")
+                    r = peak_memory(make(k), args.workers, tmp / "mem" / f"{name}{k}".replace(" ", ""))
+                    trees.append(r["tree_mb"])
+                    print(f"{name:28s} {k:8d} {r['main_mb']:8.0f} {r['tree_mb']:8.0f}")
                 print(f"{'':28s} 10x / 1x = {trees[1] / trees[0]:.2f}")
+        if args.scale:
+            scale(args.scale, args.workers, tmp)
 
 
-def _ndjson(path: Path, n: int) -> dict:
+def table(args, kinds: list[str], tmp: Path) -> None:
+    """Bare decode+resize vs ingest, img/s per source kind (both run with `args.workers` workers)."""
+    cases = make_inputs(tmp / "inputs", args.n)
+    for path in args.real:
+        cases[f"imagefolder {path.name}"] = {"kind": "imagefolder", "path": str(path)}
+    cases = {k: v for k, v in cases.items() if not kinds or any(x in k for x in kinds)}
+    bare_rate({"kind": "synthetic", "count": 64}, args.workers)  # warm-up: start the forkserver once
+    print(f"ingest speed, {args.workers} workers, n={args.n} per kind (load avg {_load()})")
+    print(f"{'source':28s} {'bare img/s':>11s} {'ingest img/s':>13s} {'ratio':>6s} {'accepted':>9s}")
+    for name, source in cases.items():
+        bare = bare_rate(source, args.workers)
+        rate, accepted = ingest_rate(source, args.workers, tmp / "out" / name.replace(" ", "_"))
+        print(f"{name:28s} {bare:11.0f} {rate:13.0f} {rate / bare:6.2f} {accepted:9d}")
+
+
+def _ndjson(path: Path, n: int, words: int = 50) -> dict:
     rng = np.random.default_rng(1)
     with path.open("w") as f:
         for i in range(n):
             strokes = [[rng.integers(0, 256, 24).tolist(), rng.integers(0, 256, 24).tolist()] for _ in range(5)]
-            f.write(json.dumps({"word": f"w{i % 50}", "recognized": True, "key_id": str(i), "drawing": strokes}) + "\n")
+            line = {"word": f"w{i % words}", "recognized": True, "key_id": str(i), "drawing": strokes}
+            f.write(json.dumps(line) + "\n")
     return {"kind": "quickdraw", "path": str(path)}
 
 

@@ -31,7 +31,7 @@ from minisd.config import load_params
 from minisd.evaluate.run import Locations, evaluate
 from minisd.training.precision import make_accelerator
 from minisd.unet.inputs import load_inputs
-from minisd.unet.trainer import Outputs, train_unet
+from minisd.unet.trainer import Outputs, fit_unet
 
 COLUMNS = ["recipe", "steps", "train min", "samples/s", "judge", "size", "position", "size+pos", "all three",
            "clip score", "sketch-FID (floor)", "val loss"]
@@ -75,8 +75,8 @@ def run_recipe(name: str, overrides: dict, args, work: Path) -> list[str]:
     text, train, val, _ = load_inputs(args.text_cache, paths.LATENT_CACHE, paths.VAE)
     torch.manual_seed(unet.seed)
     started = time.perf_counter()
-    result = train_unet(unet, train, val, Outputs(models / "unet", models / "scheduler", work / "unet_live"),
-                        accelerator=accelerator)
+    result = fit_unet(unet, train, val, Outputs(models / "unet", models / "scheduler", work / "unet_live"),
+                      accelerator=accelerator)
     minutes = (time.perf_counter() - started) / 60
     where = Locations(models=models, prompts=args.text_cache / "prompts.json", unet_live=work / "unet_live",
                       pipeline=work / "pipeline", out=work / "eval")

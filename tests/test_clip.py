@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,7 @@ from safetensors.torch import load_file
 from _eval_tiny import make_shards, tiny_tokenizer
 from minisd import paths
 from minisd.clip import trainer as clip_trainer
+from minisd.clip.data import clip_pixels, uses_ink_coordinates
 from minisd.clip.loss import contrastive_loss, same_text_targets
 from minisd.config import parse_params
 
@@ -98,6 +100,7 @@ def test_tiny_clip_retrieves_far_above_chance_and_loads_stock(shards):
         for folder in ("models/tokenizer", "models/clip"):
             assert CLIPTokenizer.from_pretrained(folder).model_max_length == 16
         assert clip.config.vision_config.image_size == 32 and text.config.hidden_size == 32
+        assert clip.config.vision_config.ink_coordinates  # the saved input convention survives a reload
         print("ok")
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -106,6 +109,29 @@ def test_tiny_clip_retrieves_far_above_chance_and_loads_stock(shards):
     tower = load_file("models/text_encoder/model.safetensors")
     for name, tensor in tower.items():  # the pipeline's encoder is exactly the CLIP's text tower
         assert torch.equal(whole[f"text_model.{name}"], tensor), name
+
+
+def test_ink_coordinates_say_where_the_ink_is():
+    sheet = np.full((2, 16, 16), 255, np.uint8)
+    sheet[0, 0:2, 0:2] = 0  # ink top left
+    sheet[1, 14:16, 12:16] = 0  # ink bottom right
+    gray = clip_pixels(sheet, 16)
+    assert torch.equal(gray[:, 0], gray[:, 1]) and torch.equal(gray[:, 0], gray[:, 2])
+    coords = clip_pixels(sheet, 16, ink_coordinates=True)
+    assert torch.equal(coords[:, 0], gray[:, 0])
+    ink = coords[:, 0] < 0
+    assert torch.all(coords[:, 1:][~ink.unsqueeze(1).expand(-1, 2, -1, -1)] == 0)  # paper carries no position
+    x, y = coords[:, 1][ink], coords[:, 2][ink]
+    assert x[:4].max() < -0.8 and y[:4].max() < -0.8  # sample 0: left, top
+    assert x[4:].min() > 0.5 and y[4:].min() > 0.8  # sample 1: right, bottom
+
+
+def test_stock_clip_config_means_gray_input():
+    from transformers import CLIPConfig, CLIPModel
+
+    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+    stock = CLIPModel(CLIPConfig(text_config=small, vision_config={**small, "image_size": 32, "patch_size": 16}))
+    assert not uses_ink_coordinates(stock)
 
 
 def test_killed_run_resumes_to_identical_weights(shards, monkeypatch):

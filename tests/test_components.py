@@ -188,6 +188,23 @@ def test_build_unet_is_seeded_and_conditioned(tmp_path):
         build_unet(bad_kind, 32, 4)
 
 
+def test_pooled_text_conditioning_joins_the_timestep_embedding():
+    """addition_embed_type "text": the caption, attention-pooled, is added to the timestep embedding
+    that every ResNet block receives; without it the text enters through cross-attention only."""
+    pooled = build_unet(TINY_UNET.model_copy(update={"addition_embed_type": "text"}), 32, 4)
+    texts = [torch.randn(1, 5, 32, generator=torch.Generator().manual_seed(s)) for s in (1, 2)]
+    with torch.no_grad():
+        a, b = (pooled.get_aug_embed(emb=None, encoder_hidden_states=h, added_cond_kwargs={}) for h in texts)
+        assert a.shape == (1, pooled.time_embedding.linear_2.out_features) and not torch.allclose(a, b)
+        assert build_unet(TINY_UNET, 32, 4).get_aug_embed(emb=None, encoder_hidden_states=texts[0],
+                                                          added_cond_kwargs={}) is None
+        out = pooled(torch.zeros(1, 4, 8, 8), torch.tensor([500]), texts[0]).sample
+    assert out.shape == (1, 4, 8, 8)
+    with pytest.raises(ComponentError, match=r"unet\.addition_embed_type_num_heads"):
+        build_unet(TINY_UNET.model_copy(update={"addition_embed_type": "text",
+                                                "addition_embed_type_num_heads": 5}), 32, 4)
+
+
 def test_weights_hash_tracks_weights_not_location(tmp_path):
     vae = load_vae(TINY_VAE)
     vae.save_pretrained(tmp_path / "a")

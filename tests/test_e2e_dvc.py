@@ -25,6 +25,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ("data/", "models/", "results/", ".checkpoints/", "dvc.lock", "dvc_plots/")
+KEPT = ("data/raw/README.md",)  # keeps data/raw/, the ingest stage's data dep, in every clone
 ALL_STAGES = {"ingest", "train_clip", "embed_text", "train_vae", "encode_latents", "train_judge", "train_unet", "evaluate"}
 OUTPUTS = [
     "data/shards", "data/ingest", "data/cache/text", "data/cache/latents",
@@ -71,7 +72,7 @@ def project_files() -> list[str]:
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
-    return [f for f in listed if not f.startswith(GENERATED) and (ROOT / f).is_file()]
+    return [f for f in listed if (f in KEPT or not f.startswith(GENERATED)) and (ROOT / f).is_file()]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ def params_copy(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("name", ["tiny", "seed", "seed-scratch"])
+@pytest.mark.parametrize("name", ["tiny", "seed", "seed-scratch", "quickdraw"])
 def test_profile_applies_and_validates(name, params_copy):
     profiles.apply(name, params_copy)
     params = load_params(params_copy)

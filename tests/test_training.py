@@ -10,9 +10,9 @@ from diffusers.training_utils import EMAModel
 
 from minisd.stage import StageError
 from minisd.training.checkpoints import CheckpointManager, fingerprint_inputs
-from minisd.training.guards import check_finite, NonFiniteLossError
+from minisd.training.loop import check_finite, NonFiniteLossError, WallClockBudget
 from minisd.training.precision import resolve_mixed_precision
-from minisd.training.schedule import make_lr_scheduler, WallClockBudget
+from minisd.training.optim import make_lr_scheduler
 
 
 def _setup(seed=0):

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from minisd.training.precision import make_accelerator
-from minisd.unet.trainer import Outputs, train_unet
+from minisd.unet.trainer import Outputs, fit_unet
 from unet_fixtures import resume_params, synthetic_split
 
 HERE = Path(__file__).parent
@@ -24,9 +24,9 @@ def _run(out: Path, kill_at: int) -> subprocess.CompletedProcess:
 
 def test_sigkill_then_rerun_equals_uninterrupted(tmp_path):
     reference = tmp_path / "reference"
-    train_unet(resume_params(), synthetic_split(), synthetic_split(16, seed=1),
-               Outputs(reference / "unet", reference / "scheduler", reference / "live"),
-               accelerator=make_accelerator("no"))
+    fit_unet(resume_params(), synthetic_split(), synthetic_split(16, seed=1),
+             Outputs(reference / "unet", reference / "scheduler", reference / "live"),
+             accelerator=make_accelerator("no"))
 
     killed = _run(tmp_path / "run", kill_at=7)  # checkpoints at 3 and 6; dies inside step 8
     assert killed.returncode == -signal.SIGKILL

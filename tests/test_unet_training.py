@@ -7,11 +7,12 @@ from safetensors.torch import load_file
 
 from minisd.components import build_unet
 from minisd.training.checkpoints import CheckpointManager
-from minisd.training.guards import NonFiniteLossError
+from minisd.training.loop import NonFiniteLossError
 from minisd.training.precision import make_accelerator
 from minisd.unet.data import DataOrder
 from minisd.unet.diffusion import make_noise_scheduler
-from minisd.unet.trainer import Outputs, Preview, train_unet
+from minisd.unet.preview import Preview
+from minisd.unet.trainer import Outputs, fit_unet
 from minisd.unet.validation import FixedValidation
 from unet_fixtures import synthetic_split, tiny_params, tiny_vae
 
@@ -35,8 +36,8 @@ def test_loss_decreases_and_exports_loadable_models(tmp_path, accelerator):
     untrained = build_unet(params, 16, 4).eval()
     before = FixedValidation(val, 1000, params.val_samples, 8).loss(untrained, make_noise_scheduler(
         params.noise_scheduler), torch.device("cpu"))
-    preview = Preview(tiny_vae(), 1.0, train.embeddings[[0, 2]].float(), train.embeddings[-1].float(), [0, 1], 4, 3.0)
-    result = train_unet(params, train, val, _outputs(tmp_path), accelerator=accelerator, preview=preview)
+    preview = Preview(tiny_vae(), train.embeddings[[0, 2]].float(), train.embeddings[-1].float(), [0, 1], 4, 3.0)
+    result = fit_unet(params, train, val, _outputs(tmp_path), accelerator=accelerator, preview=preview)
     assert result.step == 120
     # v-prediction with zero-terminal SNR (the shipped recipe) keeps an irreducible part at pure
     # noise, so its val loss falls less than epsilon's did (measured 1.12 -> 0.85 here)
@@ -61,7 +62,7 @@ def test_ema_is_exported_and_differs_from_raw(tmp_path, accelerator):
             prev = mine.get(name, p.detach().clone())
             mine[name] = decay * prev + (1 - decay) * p.detach()
 
-    result = train_unet(params, synthetic_split(), None, _outputs(tmp_path), accelerator=accelerator, on_step=on_step)
+    result = fit_unet(params, synthetic_split(), None, _outputs(tmp_path), accelerator=accelerator, on_step=on_step)
     saved = _weights(tmp_path / "unet")
     assert any(not torch.equal(saved[k], result.raw_state[k]) for k in mine)
     for name, value in mine.items():
@@ -76,8 +77,8 @@ def test_resume_after_interruption_is_step_exact(tmp_path, accelerator):
     params = tiny_params(max_steps=8, checkpoint_every=2, val_every=4, log_every=3, channels_last=True)
     train, val = synthetic_split(), synthetic_split(16, seed=1)
     seen_a, seen_b = [], []
-    train_unet(params, train, val, _outputs(tmp_path / "a"), accelerator=accelerator,
-               on_batch=lambda step, idx, rows: seen_a.append((step, idx.tolist(), rows.tolist())))
+    fit_unet(params, train, val, _outputs(tmp_path / "a"), accelerator=accelerator,
+             on_batch=lambda step, idx, rows: seen_a.append((step, idx.tolist(), rows.tolist())))
 
     ckpt = CheckpointManager("t", {"x": 1}, keep=2, root=tmp_path / "ckpt", accelerator=accelerator)
 
@@ -87,11 +88,11 @@ def test_resume_after_interruption_is_step_exact(tmp_path, accelerator):
         seen_b.append((step, idx.tolist(), rows.tolist()))
 
     with pytest.raises(_Killed):
-        train_unet(params, train, val, _outputs(tmp_path / "b"), accelerator=accelerator, checkpoints=ckpt,
-                   on_batch=killer)
+        fit_unet(params, train, val, _outputs(tmp_path / "b"), accelerator=accelerator, checkpoints=ckpt,
+                 on_batch=killer)
     assert ckpt.steps() == [2, 4]
-    resumed = train_unet(params, train, val, _outputs(tmp_path / "b"), accelerator=accelerator, checkpoints=ckpt,
-                         on_batch=lambda step, idx, rows: seen_b.append((step, idx.tolist(), rows.tolist())))
+    resumed = fit_unet(params, train, val, _outputs(tmp_path / "b"), accelerator=accelerator, checkpoints=ckpt,
+                       on_batch=lambda step, idx, rows: seen_b.append((step, idx.tolist(), rows.tolist())))
     assert resumed.step == 8
     # steps 0-4 ran before the kill, 4 ran again (it was after the last checkpoint), 5-7 after the resume
     assert [s for s, *_ in seen_b] == [0, 1, 2, 3, 4, 4, 5, 6, 7]
@@ -113,7 +114,7 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(tmp_path
     train.mean[bad] = float("nan")
     ckpt = CheckpointManager("t", {"x": 1}, keep=2, root=tmp_path / "ckpt", accelerator=accelerator)
     with pytest.raises(NonFiniteLossError, match="step 6"):
-        train_unet(params, train, None, _outputs(tmp_path), accelerator=accelerator, checkpoints=ckpt)
+        fit_unet(params, train, None, _outputs(tmp_path), accelerator=accelerator, checkpoints=ckpt)
     assert ckpt.steps() == [2, 4]
     model = build_unet(params, 16, 4)
     step, _ = ckpt.restore({"model": model})
@@ -123,5 +124,5 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(tmp_path
 
 def test_budget_stops_early_and_still_saves(tmp_path, accelerator):
     params = tiny_params(max_steps=1000, max_minutes=1e-9)
-    result = train_unet(params, synthetic_split(), None, _outputs(tmp_path), accelerator=accelerator)
+    result = fit_unet(params, synthetic_split(), None, _outputs(tmp_path), accelerator=accelerator)
     assert result.step == 0 and (tmp_path / "unet" / "config.json").is_file()

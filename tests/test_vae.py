@@ -16,7 +16,7 @@ from minisd.components import ComponentError
 from minisd.config import LossWeights, VaeParams
 from minisd.shards import load_images
 from minisd.stage import StageError
-from minisd.training.guards import NonFiniteLossError
+from minisd.training.loop import NonFiniteLossError
 from minisd.vae import trainer as trainer_module
 from minisd.vae.trainer import train_vae
 from minisd.vae.metrics import psnr

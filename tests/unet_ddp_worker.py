@@ -10,7 +10,7 @@ import torch
 
 from minisd.training.checkpoints import CheckpointManager
 from minisd.training.precision import make_accelerator
-from minisd.unet.trainer import Outputs, train_unet
+from minisd.unet.trainer import Outputs, fit_unet
 from unet_fixtures import synthetic_split, tiny_params
 
 logging.basicConfig(level=logging.INFO)
@@ -20,8 +20,8 @@ accelerator = make_accelerator("no")
 params = tiny_params(max_steps=4, checkpoint_every=2, val_every=2)
 seen = []
 checkpoints = CheckpointManager("ddp", {"x": 1}, keep=2, root=out / "ckpt", accelerator=accelerator)
-train_unet(params, synthetic_split(), synthetic_split(16, seed=1), Outputs(out / "unet", out / "scheduler", out / "live"),
-           accelerator=accelerator, checkpoints=checkpoints,
-           on_batch=lambda step, idx, rows: seen.append(idx.tolist()))
+fit_unet(params, synthetic_split(), synthetic_split(16, seed=1), Outputs(out / "unet", out / "scheduler", out / "live"),
+         accelerator=accelerator, checkpoints=checkpoints,
+         on_batch=lambda step, idx, rows: seen.append(idx.tolist()))
 rank = accelerator.process_index
 (out / f"seen-{rank}.json").write_text(json.dumps({"world": accelerator.num_processes, "seen": seen}))

@@ -10,7 +10,7 @@ import torch
 
 from minisd.training.checkpoints import CheckpointManager
 from minisd.training.precision import make_accelerator
-from minisd.unet.trainer import Outputs, train_unet
+from minisd.unet.trainer import Outputs, fit_unet
 from unet_fixtures import resume_params, synthetic_split
 
 out, kill_at = Path(sys.argv[1]), int(sys.argv[2])
@@ -25,6 +25,6 @@ def on_batch(step, indices, rows):
 
 accelerator = make_accelerator("no")
 checkpoints = CheckpointManager("resume", {"x": 1}, keep=2, root=out / "ckpt", accelerator=accelerator)
-train_unet(resume_params(), synthetic_split(), synthetic_split(16, seed=1),
-           Outputs(out / "unet", out / "scheduler", out / "live"), accelerator=accelerator, checkpoints=checkpoints,
-           on_batch=on_batch)
+fit_unet(resume_params(), synthetic_split(), synthetic_split(16, seed=1),
+         Outputs(out / "unet", out / "scheduler", out / "live"), accelerator=accelerator, checkpoints=checkpoints,
+         on_batch=on_batch)

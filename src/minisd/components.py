@@ -174,6 +174,9 @@ def build_unet(params: UnetParams, cross_attention_dim: int, latent_channels: in
     for channel, kind in zip(channels, params.down_block_types):
         if "CrossAttn" in kind and channel % heads:
             raise param_error("unet", "attention_head_dim", f"{heads} does not divide block channels {channel}")
+    if params.addition_embed_type and cross_attention_dim % params.addition_embed_type_num_heads:
+        raise param_error("unet", "addition_embed_type_num_heads",
+                          f"{params.addition_embed_type_num_heads} does not divide the text width {cross_attention_dim}")
     try:
         with seeded(params.seed):
             return UNet2DConditionModel(
@@ -187,6 +190,8 @@ def build_unet(params: UnetParams, cross_attention_dim: int, latent_channels: in
                 cross_attention_dim=cross_attention_dim,
                 attention_head_dim=heads,
                 norm_num_groups=groups,
+                addition_embed_type=params.addition_embed_type,
+                addition_embed_type_num_heads=params.addition_embed_type_num_heads,
             )
     except ValueError as error:
         raise ComponentError(f"unet.down_block_types / unet.up_block_types: {error}") from error

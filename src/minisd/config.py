@@ -47,7 +47,7 @@ class QuickDrawSource(Section):
     kind: Literal["quickdraw"]
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")  # key prefix; default: file/folder name
     path: str
-    caption_template: str = "a sketch of a {word}"
+    caption_template: str = "a sketch of {a_word}"  # {a_word}: the class with its article ("an airplane")
     recognized_only: bool = True
     max_per_class: int | None = Field(None, gt=0)
     stroke_width: float = Field(2.0, gt=0)
@@ -158,19 +158,20 @@ class ClipParams(Section):
     intermediate_size: int = Field(512, gt=0)
     projection_dim: int = Field(128, gt=0)
     sincos_positions: bool = False  # start the ViT's patch positions from 2-D sine-cosine, not noise
+    ink_coordinates: bool = True  # ViT input: gray + the ink's x and y (clip/data.py: clip_pixels)
     temperature: float = Field(0.07, gt=0, le=1)  # initial softmax temperature (learned from there)
     seed: int = 0
     batch_size: int = Field(64, gt=1)  # per process; contrastive: larger batches, more negatives
     lr: float = Field(2e-3, gt=0)
     warmup_steps: int = Field(20, ge=0)
     weight_decay: float = Field(0.1, ge=0)
-    max_steps: int = Field(700, gt=0)
+    max_steps: int = Field(1000, gt=0)
     max_minutes: float | None = Field(None, gt=0)  # opt-in wall-clock budget; stops early, still saves
     grad_clip: float | None = Field(1.0, gt=0)
     mixed_precision: MixedPrecision = "auto"
-    val_every: int = Field(350, gt=0)
+    val_every: int = Field(500, gt=0)
     log_every: int = Field(10, gt=0)
-    checkpoint_every: int = Field(350, gt=0)
+    checkpoint_every: int = Field(500, gt=0)
     checkpoints_keep: int = Field(2, gt=0)
 
 
@@ -210,6 +211,10 @@ class UnetParams(Section):
     down_block_types: list[str] = ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"]
     up_block_types: list[str] = ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"]
     attention_head_dim: int = Field(2, gt=0)  # diffusers: the number of heads
+    # "text": the caption, attention-pooled, joins the timestep embedding and so every ResNet block
+    # (DeepFloyd IF's conditioning, beside the cross-attention); null: cross-attention only, as SD
+    addition_embed_type: Literal["text"] | None = None
+    addition_embed_type_num_heads: int = Field(4, gt=0)
     sample_size: int = Field(16, gt=0)
     noise_scheduler: NoiseSchedulerParams = NoiseSchedulerParams()
     seed: int = 0

@@ -110,15 +110,20 @@ def to_gray(images: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def sample(
     pipe: StableDiffusionPipeline,
-    prompts: list[str],
+    prompts: list[str] | torch.Tensor,
     seeds: list[int],
     steps: int,
     guidance: float,
     batch_size: int = 16,
     size: int | None = None,
-    desc: str = "sampling",
+    desc: str | None = "sampling",
+    negative: torch.Tensor | None = None,
 ) -> np.ndarray:
     """uint8 (N, H, W) sketches, image i from prompts[i] with its own generator seeded seeds[i].
+
+    prompts: captions, or their text-encoder states (N, tokens, hidden) as the text cache holds
+    them, with `negative` the empty prompt's states (tokens, hidden) for the guidance; a pipeline
+    sampling from states needs no tokenizer or text encoder. desc None: no progress bar.
 
     One generator per image makes each sample depend only on its prompt and seed, not on which
     batch it landed in, so evaluation grids and the generate command agree.
@@ -126,12 +131,16 @@ def sample(
     if len(prompts) != len(seeds):
         raise ValueError("one seed per prompt")
     out = []
-    with tqdm(total=len(prompts), desc=desc, unit="img", mininterval=2) as bar:
+    with tqdm(total=len(prompts), desc=desc, unit="img", mininterval=2, disable=desc is None) as bar:
         for i in range(0, len(prompts), batch_size):
             chunk = slice(i, i + batch_size)
+            if isinstance(prompts, torch.Tensor):
+                text = {"prompt_embeds": prompts[chunk], "negative_prompt_embeds": negative.expand_as(prompts[chunk])}
+            else:
+                text = {"prompt": prompts[chunk]}
             generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds[chunk]]
             result = pipe(
-                prompts[chunk],
+                **text,
                 num_inference_steps=steps,
                 guidance_scale=guidance,
                 generator=generators,

@@ -26,9 +26,25 @@ def downscale(images: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(images)
 
 
-def clip_pixels(images: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 (N, H, W) gray sketches -> float (N, 3, size, size) in [-1, 1], as the vision tower sees them."""
-    return to_pixels(downscale(images, size), channels=3)
+def clip_pixels(images: np.ndarray | torch.Tensor, size: int, ink_coordinates: bool = False) -> torch.Tensor:
+    """uint8 (N, H, W) gray sketches -> float (N, 3, size, size) in [-1, 1], as the vision tower sees them.
+
+    Gray in all three channels, or with `ink_coordinates` the gray in channel 0 and the ink's x and
+    y in channels 1 and 2 (CoordConv): each patch then says where its ink lies from the first step,
+    which a from-scratch ViT's learned positions take far longer to find than CLIP's budget allows.
+    """
+    pixels = to_pixels(downscale(images, size), channels=3)
+    if ink_coordinates:
+        ink = (1 - pixels[:, 0]) / 2  # paper 0, ink 1
+        ramp = torch.linspace(-1, 1, size)
+        pixels[:, 1] = ink * ramp.view(1, 1, size)
+        pixels[:, 2] = ink * ramp.view(1, size, 1)
+    return pixels
+
+
+def uses_ink_coordinates(model) -> bool:
+    """The input convention a saved CLIP was trained with (absent, as in stock CLIPs: gray)."""
+    return bool(getattr(model.config.vision_config, "ink_coordinates", False))
 
 
 def tokenize(tokenizer, texts: list[str]) -> torch.Tensor:
@@ -58,6 +74,7 @@ class CaptionedImages:
     caption_rows: list[list[int]]  # per image: its captions' rows in `texts`
     labels: list[str | None]
     eos_id: int
+    ink_coordinates: bool = False  # the vision tower's input convention, see clip_pixels
 
     def __post_init__(self):
         if len(self.images) == 0:
@@ -67,7 +84,8 @@ class CaptionedImages:
         self._rows = torch.tensor([r for rows in self.caption_rows for r in rows], dtype=torch.long)
 
     @classmethod
-    def from_samples(cls, samples: list[Sample], tokenizer, size: int) -> "CaptionedImages":
+    def from_samples(cls, samples: list[Sample], tokenizer, size: int,
+                     ink_coordinates: bool = False) -> "CaptionedImages":
         """Samples without any caption cannot be paired and are left out (counted in the caller's log)."""
         samples = [s for s in samples if any(c.strip() for c in s.captions)]
         texts = sorted({c for s in samples for c in s.captions if c.strip()})
@@ -80,6 +98,7 @@ class CaptionedImages:
             caption_rows=[list(dict.fromkeys(row[c] for c in s.captions if c.strip())) for s in samples],
             labels=[s.label for s in samples],
             eos_id=tokenizer.eos_token_id,
+            ink_coordinates=ink_coordinates,
         )
 
     def __len__(self) -> int:
@@ -87,7 +106,7 @@ class CaptionedImages:
 
     def pixels(self, indices: torch.Tensor | slice | None = None) -> torch.Tensor:
         images = self.images if indices is None else self.images[indices]
-        return clip_pixels(images, images.shape[-1])
+        return clip_pixels(images, images.shape[-1], self.ink_coordinates)
 
     def batch(self, indices: torch.Tensor, generator: torch.Generator):
         """(pixels, token ids, caption rows): one random caption of each sample; rows tell same texts apart."""

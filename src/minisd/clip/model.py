@@ -24,7 +24,8 @@ def vision_config(params: ClipParams) -> CLIPVisionConfig:
     return CLIPVisionConfig(
         image_size=params.image_size,
         patch_size=params.patch_size,
-        num_channels=3,  # grayscale repeated, so stock CLIP image processors and checkpoints fit
+        num_channels=3,  # grayscale repeated (stock CLIP processors fit), or gray + ink x, y
+        ink_coordinates=params.ink_coordinates,  # saved in config.json: scorers feed the same input
         hidden_size=params.hidden_size,
         intermediate_size=params.intermediate_size,
         num_hidden_layers=params.num_layers,

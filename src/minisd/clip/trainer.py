@@ -26,11 +26,10 @@ from minisd.components import load_pretrained, load_text_encoder, load_tokenizer
 from minisd.config import Params
 from minisd.shards import iter_samples
 from minisd.tokenizer import save_tokenizer
-from minisd.training.checkpoints import CheckpointManager, fingerprint_inputs
-from minisd.training.guards import check_finite
+from minisd.training.checkpoints import CheckpointManager
+from minisd.training.loop import Schedule, check_finite, fit
+from minisd.training.optim import evaluating, make_lr_scheduler
 from minisd.training.precision import make_accelerator
-from minisd.training.schedule import make_lr_scheduler
-from minisd.training.loop import Schedule, fit
 from minisd.training.rng import DataOrder, seeded_generator
 
 log = logging.getLogger("minisd.clip")
@@ -75,18 +74,20 @@ class ClipTrainer:
         return {"loss": loss.item(), "temperature": 1 / self.raw.logit_scale.exp().item(),
                 "lr": self.lr_scheduler.get_last_lr()[0]}
 
-    def validate(self, step: int, live) -> dict[str, float]:
+    def log_extras(self, step: int) -> dict[str, float]:
+        return {}
+
+    def validate(self, step: int, live, final: bool) -> dict[str, float]:
         return validation_metrics(self.raw, self.val, self.tokenizer, self.accelerator.autocast) if self.val else {}
 
-    def export(self, step: int) -> None:
+    def export(self, step: int) -> dict:
         save_clip(self.raw, self.tokenizer)
+        return {}
 
 
 def validation_metrics(model, val: CaptionedImages, tokenizer, autocast) -> dict[str, float]:
     """Retrieval among the distinct val captions; zero-shot class accuracy where val has labels."""
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         images = image_embeddings(model, val.pixels(), autocast=autocast)
         texts = text_embeddings(model, val.token_ids, autocast=autocast)
         metrics = {f"val/{k}": v for k, v in retrieval(images, texts, val.positives()).items()}
@@ -99,8 +100,6 @@ def validation_metrics(model, val: CaptionedImages, tokenizer, autocast) -> dict
             metrics["val/zero_shot_accuracy"] = zero_shot_accuracy(
                 images[labelled], prompts, [index[val.labels[i]] for i in labelled])
             metrics["val/zero_shot_chance"] = 1 / len(classes)
-    finally:
-        model.train(was_training)
     return metrics
 
 
@@ -149,8 +148,10 @@ def train_clip(params: Params, shards_dir: Path = paths.SHARDS) -> dict[str, flo
         accelerator.wait_for_everyone()
         return {}
 
-    train = CaptionedImages.from_samples(train_samples, tokenizer, clip.image_size)
-    val = CaptionedImages.from_samples(val_samples, tokenizer, clip.image_size) if val_samples else None
+    def pairs(samples):
+        return CaptionedImages.from_samples(samples, tokenizer, clip.image_size, clip.ink_coordinates)
+
+    train, val = pairs(train_samples), pairs(val_samples) if val_samples else None
     dropped = len(train_samples) - len(train)
     if dropped:
         log.warning("train_clip: %d train samples have no caption and are not used", dropped)
@@ -160,10 +161,8 @@ def train_clip(params: Params, shards_dir: Path = paths.SHARDS) -> dict[str, flo
     torch.set_flush_denormal(True)
     model = build_clip(clip, params.text_encoder, tokenizer)
     trainer = ClipTrainer(clip, model, train, val, tokenizer, accelerator)
-    fingerprint = {"clip": clip.model_dump(mode="json"), "text_encoder": params.text_encoder.model_dump(mode="json"),
-                   "tokenizer": params.tokenizer.model_dump(mode="json"),
-                   "inputs": fingerprint_inputs([shards_dir]), "processes": accelerator.num_processes}
-    checkpoints = CheckpointManager("train_clip", fingerprint, clip.checkpoints_keep, accelerator=accelerator)
+    sections = {name: getattr(params, name).model_dump(mode="json") for name in ("clip", "text_encoder", "tokenizer")}
+    checkpoints = CheckpointManager.for_stage("train_clip", sections, [shards_dir], clip.checkpoints_keep, accelerator)
     schedule = Schedule(clip.max_steps, clip.batch_size * accelerator.num_processes, clip.log_every, clip.val_every,
                         clip.checkpoint_every, clip.max_minutes)
     return fit(trainer, schedule, accelerator, checkpoints, paths.CLIP_LIVE, "train_clip").metrics

@@ -67,9 +67,10 @@ def phash(image: np.ndarray) -> int:
     apart while a re-encoded, rescaled, noisy copy stays within ~8 bits.
     """
     small = cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
-    low = cv2.dct(small)[:16, :16].flatten()
-    bits = low > np.median(low[1:])
-    return int.from_bytes(np.packbits(bits).tobytes(), "big")
+    low = cv2.dct(small)[:16, :16].ravel()
+    # median of the 255 AC terms = their middle element; partition is ~10x cheaper than np.median
+    middle = np.partition(low[1:], 127)[127]
+    return int.from_bytes(np.packbits(low > middle).tobytes(), "big")
 
 
 class _MultiMap:

@@ -64,14 +64,17 @@ def _text_captions(path: Path) -> list[str] | str:
     return lines or "empty_caption"
 
 
-def _caption_file(path: Path) -> Path | None:
-    """Seed layout images/<stem>.png -> texts/<stem>.txt, else the <stem>.txt beside the image."""
+def _caption_file(path: Path, files: set[Path]) -> Path | None:
+    """Seed layout images/<stem>.png -> texts/<stem>.txt, else the <stem>.txt beside the image.
+
+    `files` is the folder's listing: a set lookup instead of a stat per image.
+    """
     if path.parent.name == "images":
         seed = path.parent.parent / "texts" / f"{path.stem}.txt"
-        if seed.is_file():
+        if seed in files:
             return seed
     sidecar = path.with_suffix(".txt")
-    return sidecar if sidecar.is_file() and sidecar != path else None
+    return sidecar if sidecar in files and sidecar != path else None
 
 
 def read_imagefolder(source: ImageFolderSource, name: str, param: str) -> Iterator[Item]:
@@ -83,6 +86,7 @@ def read_imagefolder(source: ImageFolderSource, name: str, param: str) -> Iterat
 
 def _items(root: Path, rows: dict[Path, dict], source: ImageFolderSource, name: str) -> Iterator[Item]:
     files = sorted(p for p in root.rglob("*") if p.is_file())
+    present = set(files)
     stems = {(p.parent, p.stem) for p in files if p.suffix.lower() != ".txt"}
     captions_used = {
         p for p in files if p.suffix.lower() == ".txt" and (
@@ -94,13 +98,13 @@ def _items(root: Path, rows: dict[Path, dict], source: ImageFolderSource, name: 
             continue
         rel = path.relative_to(root).as_posix()
         item = Item(key=f"{name}-{slug(rel)}", origin=str(path), kind="raster", payload=str(path))
-        row = rows.pop(path.resolve(), None)
+        row = rows.pop(path.resolve(), None) if rows else None  # resolve() stats every path part: only if needed
         if row is not None:
             found = _captions_from(row.get(source.caption_column), rel)
             if source.label_column and row.get(source.label_column) not in (None, ""):
                 item.label = str(row[source.label_column])
         else:
-            caption_file = _caption_file(path)
+            caption_file = _caption_file(path, present)
             found = _text_captions(caption_file) if caption_file else "missing_caption"
         if isinstance(found, str):
             item.kind, item.reason = "rejected", found

@@ -30,7 +30,8 @@ class Item:
 class Result:
     key: str
     origin: str
-    record: dict | None = None  # shards.to_record(...) output, ready to write
+    record: dict | None = None  # shards.to_record(...) output
+    tar: bytes = b""  # the record as tar members (tarbytes.sample_bytes), ready to append to a shard
     reason: str | None = None
     detail: str = ""
     digest: bytes = b""

@@ -2,6 +2,7 @@
 
 Readers and the writer run in the main process in a fixed order, workers do the pixels, so the
 output is byte-identical for any worker count and memory is bounded by the in-flight window.
+Shards are written into a temporary sibling folder and renamed into place only on success.
 """
 
 from __future__ import annotations
@@ -19,25 +20,33 @@ from minisd.ingest.items import Item, slug
 from minisd.ingest.pool import chunked, ordered_map
 from minisd.ingest.process import WorkerConfig, init_worker, process_chunk
 from minisd.ingest.quickdraw import check_template, read_quickdraw
+from minisd.ingest.raw import RAW, missing_path_hint, resolve_sources
 from minisd.ingest.report import Report
+from minisd.ingest.staging import Staged
+from minisd.ingest.tarbytes import sample_bytes
 from minisd.ingest.writer import ShardedWriter
 from minisd.shards import SPLITS, split_of
 from minisd.stage import StageError
 
 log = logging.getLogger("minisd.ingest")
-CHUNK = 16
+CHUNK = 64  # items per pool task: per-task overhead (futures, pickling, wake-ups) is paid once per chunk
 
 
-def source_names(params: IngestParams) -> list[str]:
-    """Each source's name (key prefix and report entry); checks paths and options up front."""
+def source_names(params: IngestParams, given: IngestParams | None = None) -> list[str]:
+    """Each source's name (key prefix and report entry); checks paths and options up front.
+
+    `params` has resolved paths; `given` the paths as written in params.yaml, for the messages.
+    """
     names: dict[str, int] = {}
     for i, source in enumerate(params.sources):
         param = f"ingest.sources[{i}]"
         if source.kind != "synthetic":
+            written = (given or params).sources[i].path
+            shown = written if written == source.path else f"{written} ({source.path})"
             if not Path(source.path).exists():
-                raise StageError(f"{param}.path: {source.path} does not exist")
+                raise StageError(f"{param}.path: {shown} does not exist{missing_path_hint(written)}")
             if source.kind == "imagefolder" and not Path(source.path).is_dir():
-                raise StageError(f"{param}.path: {source.path} is not a folder")
+                raise StageError(f"{param}.path: {shown} is not a folder")
         if source.kind == "quickdraw":
             check_template(source.caption_template, param)
         name = source.name or ("synthetic" if source.kind == "synthetic" else _default_name(Path(source.path)))
@@ -67,19 +76,21 @@ def _chunks(names: list[str], readers: list[Iterator[Item]]) -> Iterator[tuple[s
             yield name, chunk
 
 
-def clear_shards(shards_dir: Path) -> None:
-    shards_dir.mkdir(parents=True, exist_ok=True)
-    for split in SPLITS:
-        for old in shards_dir.glob(f"{split}-*.tar"):
-            old.unlink()
+def run_ingest(params: IngestParams, shards_dir: str | Path, out_dir: str | Path, raw_dir: str | Path = RAW) -> dict:
+    """Ingest every source into `shards_dir`; report.json, rejects.csv, preview.png into `out_dir`.
+
+    Relative source paths are read under `raw_dir` (data/raw/, a dependency of the ingest stage).
+    """
+    given, params = params, resolve_sources(params, raw_dir)
+    names = source_names(params, given)
+    with Staged(shards_dir) as staged:
+        summary = _ingest(params, names, staged.path, Path(out_dir))
+        staged.commit()
+    return summary
 
 
-def run_ingest(params: IngestParams, shards_dir: str | Path, out_dir: str | Path) -> dict:
-    """Ingest every source into `shards_dir`; report.json, rejects.csv, preview.png into `out_dir`."""
-    names = source_names(params)
+def _ingest(params: IngestParams, names: list[str], shards_dir: Path, out_dir: Path) -> dict:
     readers = [read_source(s, n, f"ingest.sources[{i}]") for i, (n, s) in enumerate(zip(names, params.sources))]
-    shards_dir, out_dir = Path(shards_dir), Path(out_dir)
-    clear_shards(shards_dir)
     writers = {s: ShardedWriter(shards_dir, s, params.shard_size, params.min_shards) for s in SPLITS}
     report = Report(out_dir)
     for name in names:
@@ -121,6 +132,8 @@ def _route(result, name, dedup: Deduper, keys: set, writers: dict, val_fraction:
         n += 1
         key = f"{result.key}-{n}"
     keys.add(key)
-    result.key = result.record["__key__"] = key
-    writers[split_of(key, val_fraction)].write(result.record)
+    if key != result.key:
+        result.key = result.record["__key__"] = key
+        result.tar = sample_bytes(result.record)
+    writers[split_of(key, val_fraction)].write(result.tar)
     report.accept(name, result)

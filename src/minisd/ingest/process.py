@@ -18,6 +18,7 @@ from minisd.ingest.gates import Reject, check_ink, content_hash, phash
 from minisd.ingest.items import Item, Result, slug
 from minisd.ingest.normalize import WORK_FACTOR, finish, normalize
 from minisd.ingest.render import render_strokes
+from minisd.ingest.tarbytes import sample_bytes
 from minisd.shards import Sample, to_record
 
 
@@ -51,8 +52,9 @@ def process(name: str, item: Item, cfg: WorkerConfig) -> Result:
     try:
         sample = _load(name, item, cfg)
         check_ink(sample.image, cfg.gates.min_ink, cfg.gates.max_ink)
+        record = to_record(sample)
         return Result(
-            sample.key, sample.origin, record=to_record(sample), digest=content_hash(sample.image),
+            sample.key, sample.origin, record=record, tar=sample_bytes(record), digest=content_hash(sample.image),
             phash=phash(sample.image), caption=sample.captions[0],
         )  # fmt: skip
     except Reject as reject:

@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from minisd.config import QuickDrawSource
+from minisd.ingest.articles import with_article
 from minisd.ingest.gates import Reject
 from minisd.ingest.items import Item, slug
 from minisd.stage import StageError
@@ -138,8 +139,8 @@ def parse_line(line: bytes, source: QuickDrawSource) -> tuple[dict, list[np.ndar
 
 
 def caption_for(template: str, word: str) -> str:
-    """`{word}` is the class; `{a_word}` adds the article ("an airplane")."""
-    return template.format(word=word, a_word=("an " if word[:1].lower() in "aeiou" else "a ") + word)
+    """`{word}` is the class; `{a_word}` adds its article ("an airplane", "a unicorn", "scissors")."""
+    return template.format(word=word, a_word=with_article(word))
 
 
 def check_template(template: str, param: str) -> None:

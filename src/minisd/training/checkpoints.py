@@ -5,6 +5,11 @@ A run killed at any point (even `kill -9`) resumes from the latest complete chec
 changed param or dataset never resumes from stale weights. Each checkpoint is written to a temp
 folder and renamed into place, so a half-written one is never seen. Tensors go to safetensors,
 everything else to JSON: nothing is pickled.
+
+Nested state dicts (optimizer, EMA, LR scheduler) become JSON + a flat tensor dict: every tensor in
+the tree is replaced by {"__tensor__": key} and stored under that key in the safetensors file;
+tuples keep their type via {"__tuple__": [...]}, non-string dict keys via {"__dict__": [[key, value],
+...]}, so `unflatten(flatten(x))` rebuilds x exactly.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from safetensors.torch import load_file, save_file
 
 from minisd import paths
 from minisd.training import rng
-from minisd.training.statetree import flatten, unflatten
 
 log = logging.getLogger("minisd.training")
 
@@ -30,6 +34,44 @@ _STEP_DIR = re.compile(r"^step-(\d{8})$")
 _STATE = "state.json"  # written last inside the temp folder: its presence marks a complete checkpoint
 _TENSORS = "tensors.safetensors"
 _FILES = "files"
+
+
+def flatten(tree, prefix: str) -> tuple[object, dict[str, torch.Tensor]]:
+    """A state dict -> (a JSON-able tree, its tensors by key)."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(node, path: str):
+        if isinstance(node, torch.Tensor):
+            tensors[path] = node.detach().to("cpu").contiguous().clone()
+            return {"__tensor__": path}
+        if isinstance(node, dict):
+            if all(isinstance(k, str) for k in node):
+                return {k: walk(v, f"{path}.{k}") for k, v in node.items()}
+            return {"__dict__": [[k, walk(v, f"{path}.{k}")] for k, v in node.items()]}
+        if isinstance(node, tuple):
+            return {"__tuple__": [walk(v, f"{path}.{i}") for i, v in enumerate(node)]}
+        if isinstance(node, list):
+            return [walk(v, f"{path}.{i}") for i, v in enumerate(node)]
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        raise TypeError(f"cannot store {type(node).__name__} at {path} without pickling")
+
+    return walk(tree, prefix), tensors
+
+
+def unflatten(tree, tensors: dict[str, torch.Tensor]):
+    """The inverse of `flatten`."""
+    if isinstance(tree, dict):
+        if set(tree) == {"__tensor__"}:
+            return tensors[tree["__tensor__"]]
+        if set(tree) == {"__tuple__"}:
+            return tuple(unflatten(v, tensors) for v in tree["__tuple__"])
+        if set(tree) == {"__dict__"}:
+            return {k: unflatten(v, tensors) for k, v in tree["__dict__"]}
+        return {k: unflatten(v, tensors) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [unflatten(v, tensors) for v in tree]
+    return tree
 
 
 def _md5(path: Path, chunk: int = 1 << 22) -> str:
@@ -80,6 +122,14 @@ class CheckpointManager:
         self.fingerprint = fingerprint
         self.keep = keep
         self.accelerator = accelerator
+
+    @classmethod
+    def for_stage(cls, stage: str, sections: dict, inputs: list[Path | str], keep: int, accelerator,
+                  root: Path | str = paths.CHECKPOINTS) -> CheckpointManager:
+        """Keyed by the stage's params `sections`, its inputs' contents and the number of processes
+        (which changes the data order): what a checkpoint must share with the run resuming it."""
+        fingerprint = {**sections, "inputs": fingerprint_inputs(inputs), "processes": accelerator.num_processes}
+        return cls(stage, fingerprint, keep, root, accelerator)
 
     # ------------------------------------------------------------------ process topology
     @property

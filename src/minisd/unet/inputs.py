@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
-
 from minisd.stage import StageError
 from minisd.unet.data import CaptionedLatents
 
@@ -45,9 +43,3 @@ def load_inputs(text_dir: Path, latent_dir: Path, vae_dir: Path | None):
         val = join_split(text, val_cache) if len(val_cache) else None
     return text, train, val, train_cache.scaling_factor
 
-
-def preview_prompts(text, count: int) -> tuple[list[str], torch.Tensor]:
-    """The first `count` eval prompts and their cached embeddings."""
-    prompts = [p["text"] for p in text.prompts[:count]]
-    rows = [text.row_of(p) for p in prompts]
-    return prompts, text.embeddings[torch.tensor(rows, dtype=torch.long)].float() if rows else None

@@ -1,0 +1,40 @@
+"""The indefinite article of a class name, for captions: "an airplane", "a unicorn", "an hourglass".
+
+The sound decides a/an, not the letter; plurals and mass nouns ("scissors", "rain") and names that
+carry their own article ("The Eiffel Tower") take none. The word lists cover Quick, Draw!'s 345
+categories, the main source of class names here; other words follow the letter rule.
+"""
+
+from __future__ import annotations
+
+# words starting with a vowel letter but a consonant sound ("a unicorn", "a one-way sign")
+CONSONANT_SOUND = ("uni", "use", "usu", "uten", "ura", "ure", "uro", "uku", "eu", "ewe", "one")
+# words starting with a silent h ("an hourglass")
+SILENT_H = ("hour", "honest", "honor", "honour", "heir")
+# plurals and mass nouns among Quick, Draw!'s categories: "a sketch of scissors"
+NO_ARTICLE = frozenset({
+    "animal migration", "asparagus", "binoculars", "bread", "broccoli", "camouflage", "drums",
+    "eyeglasses", "flip flops", "grapes", "grass", "headphones", "lightning", "matches", "pants",
+    "peas", "pliers", "rain", "rollerskates", "scissors", "shorts", "stairs", "stitches",
+    "toothpaste", "underwear", "yoga",
+})  # fmt: skip
+
+
+def vowel_sound(word: str) -> bool:
+    low = word.lower()
+    if low.startswith(SILENT_H):
+        return True
+    if low.startswith(CONSONANT_SOUND):
+        return False
+    return low[:1] in ("a", "e", "i", "o", "u")
+
+
+def with_article(word: str) -> str:
+    """`word` as it reads after "a sketch of": with a/an, with its own "the", or bare."""
+    word = word.strip()
+    low = word.lower()
+    if low.startswith("the "):
+        return "the " + word[4:]
+    if low in NO_ARTICLE:
+        return word
+    return ("an " if vowel_sound(word) else "a ") + word

@@ -1,0 +1,49 @@
+"""What moves and averages the weights: the learning-rate schedule, and the EMA weights swapped in
+for validation (the exported weights are the EMA ones, so they are the ones worth measuring)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from diffusers.optimization import get_scheduler
+
+_KINDS = {"cosine": "cosine", "constant": "constant_with_warmup"}
+
+
+def make_lr_scheduler(optimizer, kind: str, warmup_steps: int, total_steps: int):
+    """Linear warmup then cosine decay to 0 (or constant) over `total_steps` optimizer steps.
+
+    Step it once per optimizer step yourself; do not pass it to `accelerator.prepare`, which
+    would step it once per process and shorten the schedule by the number of processes.
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"lr schedule must be one of {sorted(_KINDS)}, got {kind!r}")
+    return get_scheduler(
+        _KINDS[kind], optimizer, num_warmup_steps=warmup_steps, num_training_steps=max(total_steps, 1)
+    )
+
+
+@contextmanager
+def evaluating(module):
+    """eval() for the block, then back to the mode it was in."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+@contextmanager
+def ema_weights(ema, parameters):
+    """The EMA's weights in `parameters` for the block, the trained ones back after (no EMA: no swap)."""
+    if ema is None:
+        yield
+        return
+    parameters = list(parameters)
+    ema.store(parameters)
+    try:
+        ema.copy_to(parameters)
+        yield
+    finally:
+        ema.restore(parameters)
