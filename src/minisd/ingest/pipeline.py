@@ -32,7 +32,7 @@ log = logging.getLogger("minisd.ingest")
 CHUNK = 64  # items per pool task: per-task overhead (futures, pickling, wake-ups) is paid once per chunk
 
 
-def source_names(params: IngestParams, given: IngestParams | None = None) -> list[str]:
+def source_names(params: IngestParams, given: IngestParams | None = None, raw_dir: str | Path = RAW) -> list[str]:
     """Each source's name (key prefix and report entry); checks paths and options up front.
 
     `params` has resolved paths; `given` the paths as written in params.yaml, for the messages.
@@ -44,7 +44,7 @@ def source_names(params: IngestParams, given: IngestParams | None = None) -> lis
             written = (given or params).sources[i].path
             shown = written if written == source.path else f"{written} ({source.path})"
             if not Path(source.path).exists():
-                raise StageError(f"{param}.path: {shown} does not exist{missing_path_hint(written)}")
+                raise StageError(f"{param}.path: {shown} does not exist{missing_path_hint(written, raw_dir)}")
             if source.kind == "imagefolder" and not Path(source.path).is_dir():
                 raise StageError(f"{param}.path: {shown} is not a folder")
         if source.kind == "quickdraw":
@@ -82,7 +82,7 @@ def run_ingest(params: IngestParams, shards_dir: str | Path, out_dir: str | Path
     Relative source paths are read under `raw_dir` (data/raw/, a dependency of the ingest stage).
     """
     given, params = params, resolve_sources(params, raw_dir)
-    names = source_names(params, given)
+    names = source_names(params, given, raw_dir)
     with Staged(shards_dir) as staged:
         summary = _ingest(params, names, staged.path, Path(out_dir))
         staged.commit()
