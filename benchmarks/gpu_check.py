@@ -68,6 +68,7 @@ SMOKE_STEPS = {  # and then these, so the whole smoke run takes about 2 minutes 
     "evaluate": {"steps": 2},
 }
 GENERATED = ("data/", "models/", "results/", ".checkpoints/", "dvc.lock", "dvc_plots/")
+INPUTS = ("data/raw/",)  # under data/ but the pipeline's input (ingest depends on it), not an output
 MULTI_PROCESS_ARGS = "--multi_gpu --num_processes 2"
 MARKER_ENV = "GPU_CHECK_MARKER"  # tags the processes of the 2-process run
 CACHED_GOAL = 5.0  # the caches should make a train_unet step at least this much faster than encoding
@@ -253,7 +254,7 @@ def project_files() -> list[str]:
     """What git would ship (tracked and untracked-but-not-ignored), minus pipeline outputs."""
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                             capture_output=True, text=True, check=True).stdout.splitlines()
-    return [f for f in listed if not f.startswith(GENERATED) and (ROOT / f).is_file()]
+    return [f for f in listed if (f.startswith(INPUTS) or not f.startswith(GENERATED)) and (ROOT / f).is_file()]
 
 
 def prepare_copy(copy: Path, smoke: bool, report: Report) -> None:
