@@ -54,16 +54,6 @@ def test_staged_replaces_on_commit_and_vanishes_on_error(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shards"]
 
 
-def test_failed_ingest_leaves_no_shards(tmp_path):
-    root = tmp_path / "junk"
-    root.mkdir()
-    (root / "a.png").write_bytes(b"nope")
-    (root / "a.txt").write_text("caption")
-    with pytest.raises(Exception, match="accepted 0"):
-        run_ingest(params([{"kind": "imagefolder", "path": str(root)}]), tmp_path / "s", tmp_path / "o")
-    assert not (tmp_path / "s").exists() and not list(tmp_path.glob(".s.tmp-*"))
-
-
 KILLED = textwrap.dedent("""
     import sys
     from minisd.config import IngestParams

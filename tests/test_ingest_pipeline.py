@@ -123,6 +123,7 @@ def test_zero_accepted_fails_but_still_reports(tmp_path):
         run_ingest(params([{"kind": "imagefolder", "path": str(root)}]), tmp_path / "s", tmp_path / "o")
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["sources"]["junk"]["reasons"] == {"not_an_image": 1}
+    assert not (tmp_path / "s").exists() and not list(tmp_path.glob(".s.tmp-*"))  # staged, never half-written
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason=f"real samples not present at {REAL}")
