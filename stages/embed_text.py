@@ -1,6 +1,6 @@
 """Stage embed_text: tokenizer + frozen text encoder -> models/, every distinct caption -> data/cache/text."""
 
-from minisd.caches.build import embed_text
+from minisd.caches.embed import embed_text
 from minisd.config import load_params
 from minisd.stage import main
 

@@ -1,6 +1,6 @@
 """Stage encode_latents: models/vae encodes every train and val sample -> data/cache/latents."""
 
-from minisd.caches.build import encode_latents
+from minisd.caches.encode import encode_latents
 from minisd.config import load_params
 from minisd.stage import main
 

@@ -3,13 +3,57 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
-from test_e2e_dvc import ROOT, env, project_files, sh
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATED = ("data/", "models/", "results/", ".checkpoints/", "dvc.lock", "dvc_plots/")
+KEPT = ("data/raw/README.md",)  # keeps data/raw/, the ingest stage's data dep, in every clone
+ALL_STAGES = {"ingest", "train_clip", "embed_text", "train_vae", "encode_latents", "train_judge", "train_unet", "evaluate"}
+
+
+def env() -> dict:
+    venv_bin = str(Path(sys.executable).parent)
+    return {
+        **os.environ,
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}",
+        "HF_HUB_OFFLINE": "1",  # proves the default needs no hub
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@example.com",
+        "GIT_COMMITTER_NAME": "e2e", "GIT_COMMITTER_EMAIL": "e2e@example.com",
+    }  # fmt: skip
+
+
+def sh(*cmd: str, cwd: Path) -> str:
+    """A command that must succeed: its stdout + stderr, or an AssertionError that shows both."""
+    result = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}) in {cwd}\n{result.stdout}\n{result.stderr}")
+    return result.stdout + result.stderr
+
+
+def run(repo: Path, *cmd: str) -> subprocess.CompletedProcess:
+    """A command that may fail: the caller checks returncode and output."""
+    return subprocess.run(cmd, cwd=repo, env=env(), capture_output=True, text=True)
+
+
+def stages_run(log: str) -> set[str]:
+    return set(re.findall(r"Running stage '([\w-]+)'", log))
+
+
+def project_files() -> list[str]:
+    """What a clone of the project has: tracked and untracked-but-not-ignored files, no outputs."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    return [f for f in listed if (f in KEPT or not f.startswith(GENERATED)) and (ROOT / f).is_file()]
 
 
 def make_repo(path: Path, *profiles: str) -> Path:
@@ -40,8 +84,3 @@ def status(repo: Path, *targets: str) -> dict:
     result = run(repo, "dvc", "status", "--json", *targets)
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)
-
-
-def run(repo: Path, *cmd: str) -> subprocess.CompletedProcess:
-    """A command that may fail: the caller checks returncode and output."""
-    return subprocess.run(cmd, cwd=repo, env=env(), capture_output=True, text=True)

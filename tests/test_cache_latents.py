@@ -11,10 +11,10 @@ from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
 from minisd.caches import CacheError, LatentCache
 from minisd.caches.encode import write_latent_cache
-from minisd.caches.runtime import read_all_meta
+from minisd.caches.parallel import read_all_meta
 from minisd.shards import iter_samples
 from minisd.vae.data import to_pixels
-from test_cache_tiny import (  # noqa: F401 (autouse fixture)
+from _caches import (  # noqa: F401 (autouse fixture)
     fresh_accelerator, no_accelerate_state_left_behind, tiny_vae, write_shards,
 )
 

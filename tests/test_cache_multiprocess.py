@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from minisd.caches.build import embed_text, encode_latents
+from minisd.caches.embed import embed_text
+from minisd.caches.encode import encode_latents
 from minisd.config import load_params
 from minisd.tokenizer import save_tokenizer
-from test_cache_tiny import (  # noqa: F401 (autouse fixture)
+from _caches import (  # noqa: F401 (autouse fixture)
     no_accelerate_state_left_behind, tiny_text_encoder, tiny_tokenizer, tiny_vae, write_shards,
 )
 
@@ -26,7 +27,8 @@ encode_latents: {batch_size: 4, chunk_size: 5, dtype: float16, mixed_precision: 
 prompts: {per_class: 2, extra: [a tree]}
 """
 DRIVER = """
-from minisd.caches.build import embed_text, encode_latents
+from minisd.caches.embed import embed_text
+from minisd.caches.encode import encode_latents
 from minisd.config import load_params
 from minisd.stage import main
 

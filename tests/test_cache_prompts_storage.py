@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from minisd.caches.prompts import build_prompts
+from minisd.eval_prompts import choose_prompts
 from minisd.shards import Sample
 from minisd.caches.storage import CacheError, open_mmap, write_stream
 
@@ -21,8 +21,8 @@ def test_prompts_are_per_class_attribute_diverse_and_deterministic():
     val = [sample(f"k{i}", cls, size, pos)
            for i, (cls, size, pos) in enumerate(
                [(c, s, p) for c in ("star", "cat") for s in ("small", "large") for p in ("top", "center", "left")] * 2)]
-    prompts = build_prompts(val, per_class=3, extra=["a tree at night"])
-    assert prompts == build_prompts(list(reversed(val)), per_class=3, extra=["a tree at night"])
+    prompts = choose_prompts(val, per_class=3, extra=["a tree at night"])
+    assert prompts == choose_prompts(list(reversed(val)), per_class=3, extra=["a tree at night"])
     stars = [p for p in prompts if p["class"] == "star"]
     assert len(stars) == 3 and [p["class"] for p in prompts[:3]] == ["cat"] * 3  # classes sorted
     assert len({p["key"] for p in stars}) == 3 and len({p["text"] for p in stars}) == 3
@@ -35,7 +35,7 @@ def test_prompts_are_per_class_attribute_diverse_and_deterministic():
 def test_prompt_labels_only_what_the_caption_says():
     val = [sample("a", "star", "small", "top left", captions=["a star", "a small star"]),
            sample("b", "cat", "large", "center", captions=["cat"])]
-    prompts = build_prompts(val, per_class=1, extra=[])
+    prompts = choose_prompts(val, per_class=1, extra=[])
     by_class = {p["class"]: p for p in prompts}
     assert by_class["star"]["text"] == "a small star"  # the caption naming the most attributes
     assert by_class["star"]["attributes"] == {"size": "small", "position": None}
@@ -44,7 +44,7 @@ def test_prompt_labels_only_what_the_caption_says():
 
 def test_prompts_without_classes_still_exist():
     val = [Sample(key=f"k{i}", image=None, captions=[f"photo {i}"], label=None, attributes={}) for i in range(5)]
-    prompts = build_prompts(val, per_class=2, extra=[])
+    prompts = choose_prompts(val, per_class=2, extra=[])
     assert len(prompts) == 2 and all(p["class"] is None for p in prompts)
 
 

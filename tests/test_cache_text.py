@@ -10,9 +10,9 @@ from safetensors.torch import load_file
 
 from minisd.caches import CacheError, TextCache
 from minisd.caches.embed import encode_texts, write_text_cache
-from minisd.caches.runtime import read_all_meta
+from minisd.caches.parallel import read_all_meta
 from minisd.shards import write_split
-from test_cache_tiny import (  # noqa: F401 (autouse fixture)
+from _caches import (  # noqa: F401 (autouse fixture)
     fresh_accelerator, make_samples, no_accelerate_state_left_behind, tiny_text_encoder, tiny_tokenizer, write_shards,
 )
 
@@ -122,3 +122,10 @@ def test_unknown_key_or_text_and_missing_cache_are_clear(tmp_path, shards):
         cache.row_of("never seen")
     with pytest.raises(CacheError, match="run `dvc repro embed_text`"):
         TextCache.open(tmp_path / "missing")
+
+
+def test_fixture_samples_are_distinct():
+    samples = make_samples(10, 3)
+    assert len({s.key for s in samples}) == 10
+    assert len({s.captions[0] for s in samples}) == 3
+    assert len({s.image.tobytes() for s in samples}) == 10

@@ -8,18 +8,22 @@ import subprocess
 import sys
 import textwrap
 
+import cv2
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from _eval_tiny import make_shards, tiny_tokenizer
+from _drawings import make_shards
+from _tiny_models import tiny_tokenizer
 from minisd import paths
+from minisd.attributes import layout
 from minisd.clip import trainer as clip_trainer
+from minisd.clip.batches import LayoutBatches
 from minisd.clip.data import clip_pixels, uses_ink_coordinates
 from minisd.clip.loss import contrastive_loss, same_text_targets
-from minisd.config import parse_params
+from minisd.config import ParamsError, parse_params
 
 TINY = {
     "ingest": {"sources": [{"kind": "synthetic", "count": 10}]},
@@ -176,3 +180,25 @@ def test_pretrained_text_encoder_is_saved_not_trained(shards, tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert (paths.TOKENIZER / "tokenizer_config.json").is_file()
     assert json.loads((paths.CLIP_LIVE / "metrics.json").read_text())["steps"] == 0  # nothing was trained
+
+
+def _blob(x: int, y: int, radius: int) -> np.ndarray:
+    image = np.full((64, 64), 255, np.uint8)
+    cv2.circle(image, (x, y), radius, 0, 2)
+    return image
+
+
+def test_layout_batches_group_sketches_that_share_size_and_position():
+    corners = [(12, 12), (52, 12), (12, 52), (52, 52)]
+    images = [_blob(x, y, r) for x, y in corners for r in (4, 5, 6, 7, 8)]  # 4 layouts x 5 sketches
+    keys = [layout(image) for image in images]
+    assert len(set(keys)) == 4 and keys[0] == "small top left"
+    order = LayoutBatches(keys, batch_size=8, groups=2, seed=0)
+    for step in range(20):
+        batch = order.indices(step).tolist()
+        for group in (batch[:4], batch[4:]):
+            assert len({keys[i] for i in group}) == 1 and len(set(group)) == 4  # one layout, no repeats
+    assert order.indices(3).tolist() == LayoutBatches(keys, 8, 2, seed=0).indices(3).tolist()  # resumable
+    assert order.indices(3).tolist() != LayoutBatches(keys, 8, 2, seed=1).indices(3).tolist()
+    with pytest.raises(ParamsError, match="layout_groups"):
+        parse_params({"clip": {"batch_size": 8, "layout_groups": 3}})

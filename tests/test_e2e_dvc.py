@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,42 +16,16 @@ from pathlib import Path
 import cv2
 import pytest
 import yaml
+from _dvc_repo import ALL_STAGES, commit, make_repo, sh, stages_run
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[1]
-GENERATED = ("data/", "models/", "results/", ".checkpoints/", "dvc.lock", "dvc_plots/")
-KEPT = ("data/raw/README.md",)  # keeps data/raw/, the ingest stage's data dep, in every clone
-ALL_STAGES = {"ingest", "train_clip", "embed_text", "train_vae", "encode_latents", "train_judge", "train_unet", "evaluate"}
 OUTPUTS = [
     "data/shards", "data/ingest", "data/cache/text", "data/cache/latents",
     "models/tokenizer", "models/text_encoder", "models/clip", "models/vae", "models/unet", "models/scheduler",
     "models/judge", "models/pipeline",
     "results/clip", "results/vae", "results/unet", "results/judge", "results/eval",
 ]  # fmt: skip
-
-
-def env() -> dict:
-    venv_bin = str(Path(sys.executable).parent)
-    return {
-        **os.environ,
-        "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}",
-        "HF_HUB_OFFLINE": "1",  # proves the default needs no hub
-        "DVC_NO_ANALYTICS": "1",
-        "GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@example.com",
-        "GIT_COMMITTER_NAME": "e2e", "GIT_COMMITTER_EMAIL": "e2e@example.com",
-    }  # fmt: skip
-
-
-def sh(*cmd: str, cwd: Path) -> str:
-    result = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True)
-    if result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}) in {cwd}\n{result.stdout}\n{result.stderr}")
-    return result.stdout + result.stderr
-
-
-def stages_run(log: str) -> set[str]:
-    return set(re.findall(r"Running stage '([\w-]+)'", log))
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -67,29 +37,14 @@ def tree_digest(root: Path) -> dict[str, str]:
     }
 
 
-def project_files() -> list[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    return [f for f in listed if (f in KEPT or not f.startswith(GENERATED)) and (ROOT / f).is_file()]
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """The project at its current state, tiny profile applied, `dvc repro` run and committed."""
-    path = tmp_path_factory.mktemp("e2e") / "project"
-    for name in project_files():
-        (path / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, path / name)
-    sh("git", "init", "-q", "-b", "main", cwd=path)
-    sh(sys.executable, "-m", "minisd", "profile", "tiny", cwd=path)
-    sh("git", "add", "-A", cwd=path)
-    sh("git", "commit", "-qm", "project on the tiny profile", cwd=path)
+    path = make_repo(tmp_path_factory.mktemp("e2e") / "project", "tiny")
+    commit(path, "project on the tiny profile")
     log = sh("dvc", "repro", cwd=path)
     assert stages_run(log) == ALL_STAGES, log
-    sh("git", "add", "-A", cwd=path)
-    sh("git", "commit", "-qm", "tiny run", cwd=path)
+    commit(path, "tiny run")
     return path
 
 

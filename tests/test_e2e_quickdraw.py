@@ -14,8 +14,7 @@ import sys
 
 import pytest
 import yaml
-from _dvc_repo import commit, make_repo, status
-from test_e2e_dvc import ALL_STAGES, ROOT, sh, stages_run
+from _dvc_repo import ALL_STAGES, ROOT, commit, make_repo, sh, stages_run, status
 
 SHARED = ROOT.parent / "shared" / "data" / "sketches" / "quickdraw" / "simplified"
 CATEGORIES = ("airplane", "bicycle", "bird", "car", "fish", "flower", "house", "star", "sun", "umbrella")  # README's

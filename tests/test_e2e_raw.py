@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from _dvc_repo import commit, edit_params, make_repo, run, status
-from _ingest_helpers import drawing, write_png
-from test_e2e_dvc import sh, stages_run
+from _dvc_repo import commit, edit_params, make_repo, run, sh, stages_run, status
+from _drawings import doodle
+from _ingest import write_png
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,7 @@ def seen(repo: Path, name: str) -> int:
 
 
 def add_drawing(folder: Path, i: int, seed: int | None = None) -> None:
-    write_png(folder / f"d{i}.png", drawing(i if seed is None else seed))
+    write_png(folder / f"d{i}.png", doodle(i if seed is None else seed))
     (folder / f"d{i}.txt").write_text(f"doodle {i}")
 
 

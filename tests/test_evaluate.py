@@ -8,13 +8,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from _eval_tiny import make_models, make_prompts, make_shards, tiny_tokenizer
+from _drawings import make_shards
+from _tiny_models import make_models, make_prompts, tiny_tokenizer
 
 from minisd.config import EvaluateParams, JudgeParams
 from minisd.evaluate import Locations, evaluate
 from minisd.evaluate.carryover import carry_over
 from minisd.evaluate.distances import frechet_distance, kernel_distance, split_real
-from minisd.evaluate.figures import loss_curves, read_curves
+from minisd.evaluate.figures import loss_curves, read_curves, write_loss_curves
 from minisd.judge import train_judge
 from minisd.stage import StageError
 
@@ -105,7 +106,7 @@ def test_grid_and_loss_curves_are_images(evaluated):
     out = root / "results" / "eval"
     grid = cv2.imread(str(out / "grid.png"), cv2.IMREAD_UNCHANGED)
     assert grid is not None and grid.ndim == 2
-    assert grid.shape[0] == 20 + 4 * 32 + 5 * 2  # a title row, one row per prompt, 2 px gutters
+    assert grid.shape[0] == 20 + 4 * 32 + 4 * 2  # a title row, one row per prompt, 2 px gutters
     assert grid.shape[1] > PARAMS.grid_seeds * 32  # label column + one column per seed
     curves = cv2.imread(str(out / "loss_curves.png"), cv2.IMREAD_UNCHANGED)
     assert curves is not None and curves.shape[0] > 100
@@ -198,10 +199,15 @@ def test_frechet_and_kernel_distances():
 
 
 def test_carry_over_names_what_is_missing(tmp_path):
-    (tmp_path / "unet.json").write_text(json.dumps({"val": {"loss": 0.3}}))
+    (tmp_path / "unet.json").write_text(json.dumps({"val": {"loss": 0.3}, "final_val_loss": 0.3}))
     values, skipped = carry_over({"unet": tmp_path / "unet.json", "vae": tmp_path / "absent.json"})
     assert values == {"unet_val_loss": 0.3}
     assert set(skipped) == {"vae_psnr", "vae_ssim", "vae_ink_f1"} and "not found" in skipped["vae_psnr"]
+    (tmp_path / "vae.json").write_text(json.dumps({"val": {"psnr": 25.0}}))
+    values, skipped = carry_over({"unet": tmp_path / "unet.json", "vae": tmp_path / "vae.json"})
+    assert values == {"unet_val_loss": 0.3, "vae_psnr": 25.0}
+    assert skipped == {"vae_ssim": f"{tmp_path / 'vae.json'} has no val/ssim",
+                       "vae_ink_f1": f"{tmp_path / 'vae.json'} has no val/ink_f1"}
 
 
 def test_loss_curves_read_dvclive_tsvs(tmp_path):
@@ -210,4 +216,22 @@ def test_loss_curves_read_dvclive_tsvs(tmp_path):
     assert list(curves) == ["unet: train/loss"]
     steps, values = curves["unet: train/loss"]
     assert steps.tolist() == [0, 10, 20] and values.tolist() == [1.0, 0.5, 0.2]
-    assert loss_curves(curves).ndim == 2 and loss_curves({}).ndim == 2
+
+
+def test_loss_curves_share_axes_per_trainer_and_write_a_png(tmp_path):
+    unet, vae = _fake_training_logs(tmp_path)
+    (unet / "plots" / "metrics" / "val").mkdir()
+    (unet / "plots" / "metrics" / "val" / "loss.tsv").write_text("step\tloss\n10\t0.6\n20\t0.3\n")
+    (unet / "plots" / "metrics" / "train" / "lr.tsv").write_text("step\tlr\n0\t0.001\n20\t0.001\n")
+    curves = {**read_curves(unet, "unet"), **read_curves(vae, "vae")}
+    drawn = {ax.get_title(): ax for ax in loss_curves(curves).axes if ax.axison}
+    assert list(drawn) == ["unet: loss", "unet: lr", "vae: psnr"]
+    loss = drawn["unet: loss"]
+    assert [line.get_label() for line in loss.get_lines()] == ["train/loss", "val/loss"]
+    assert loss.get_yscale() == "log" and loss.get_xlabel() == "step" and drawn["vae: psnr"].get_yscale() == "linear"
+    write_loss_curves(curves, tmp_path / "curves.png")
+    write_loss_curves({}, tmp_path / "none.png")
+    two_rows = cv2.imread(str(tmp_path / "curves.png"), cv2.IMREAD_GRAYSCALE)
+    one_row = cv2.imread(str(tmp_path / "none.png"), cv2.IMREAD_GRAYSCALE)
+    assert two_rows.shape == (2 * one_row.shape[0], 2 * one_row.shape[1])  # unet: loss, lr; vae: psnr
+    assert two_rows.std() > one_row.std() > 0  # curves, axes and text drawn; the empty one holds just a note

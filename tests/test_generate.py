@@ -1,7 +1,7 @@
 import cv2
 import numpy as np
 import pytest
-from _eval_tiny import make_models
+from _tiny_models import make_models
 from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
 from minisd.__main__ import main
@@ -27,7 +27,7 @@ def test_generate_writes_a_png_grid_of_the_asked_size(exported, tmp_path, capsys
                       "--seed", "0", "--batch-size", "2", "--pipeline", str(exported), "-o", str(out)])
     assert code == 0
     image = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
-    assert image is not None and image.dtype == np.uint8 and image.shape == (64, 64)  # 2x2 grid of 32 px
+    assert image is not None and image.dtype == np.uint8 and image.shape == (66, 66)  # 2x2 grid of 32 px + gutter
     assert str(out) in capsys.readouterr().out
 
 
@@ -61,8 +61,11 @@ def test_mini_diffusion_pipeline_is_a_stock_pipeline(exported):
     assert type(pipe) is StableDiffusionPipeline
     assert isinstance(pipe.scheduler, DPMSolverMultistepScheduler)
     assert pipe.scheduler.config.algorithm_type == "dpmsolver++"
-    rebuilt = MiniDiffusionPipeline(pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, pipe.scheduler)
+    rebuilt = MiniDiffusionPipeline.from_components(pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet,
+                                                    pipe.scheduler)
     assert type(rebuilt) is StableDiffusionPipeline and rebuilt.safety_checker is None
+    with pytest.raises(TypeError, match="from_components"):  # the seed's constructor call: a clear pointer
+        MiniDiffusionPipeline(pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, pipe.scheduler)
     from_dirs = MiniDiffusionPipeline.from_model_dirs(exported.parent / "models", scheduler="ddim")
     assert type(from_dirs.scheduler).__name__ == "DDIMScheduler"
     # the sampler keeps the training schedule's betas

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import webdataset as wds
-from _ingest_helpers import params
+from _ingest import params
 
 from minisd.ingest import run_ingest
 from minisd.ingest.staging import Staged

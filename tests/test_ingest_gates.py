@@ -9,7 +9,8 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-from _ingest_helpers import drawing, ingest, quickdraw_line, reasons, write_png
+from _drawings import doodle
+from _ingest import ingest, quickdraw_line, reasons, write_png
 
 from minisd.attributes import INK_THRESHOLD
 from minisd.config import GateParams, NormalizeParams
@@ -31,7 +32,7 @@ def png_header_only(width: int, height: int) -> bytes:
 def folder(tmp_path):
     """One image per raster reason, plus good ones, all captioned by sidecar .txt files."""
     root = tmp_path / "images"
-    good = drawing(1)
+    good = doodle(1)
 
     def add(name: str, data: bytes | np.ndarray, caption: bytes | None = b"a sketch"):
         path = root / name
@@ -43,7 +44,7 @@ def folder(tmp_path):
         if caption is not None:
             path.with_suffix(".txt").write_bytes(caption)
 
-    png = cv2.imencode(".png", drawing(2))[1].tobytes()
+    png = cv2.imencode(".png", doodle(2))[1].tobytes()
     add("good.png", good)
     add("good_copy.png", good.copy())  # same pixels, other file
     noisy = np.clip(good.astype(int) + np.random.default_rng(0).normal(0, 4, good.shape), 0, 255).astype(np.uint8)
@@ -51,7 +52,7 @@ def folder(tmp_path):
     add("notes.png", b"this is text, not an image")
     add("empty.png", b"")
     add("cut.png", png[: len(png) // 2])
-    jpg = cv2.imencode(".jpg", drawing(6))[1].tobytes()
+    jpg = cv2.imencode(".jpg", doodle(6))[1].tobytes()
     add("cut.jpg", jpg[: len(jpg) - 200])
     add("trailer.jpg", jpg + b"SEFT" * 2000)  # phones append data after the end marker: still fine
     corrupt = bytearray(png)
@@ -63,9 +64,9 @@ def folder(tmp_path):
     ink = np.full((64, 64), 255, np.uint8)
     ink[2:62, 2:62] = 0
     add("solid.png", ink)
-    add("no_caption.png", drawing(3), caption=None)
-    add("empty_caption.png", drawing(4), caption=b"  \n \n")
-    add("latin1_caption.png", drawing(5), caption="caf\xe9 cr\xe8me".encode("latin-1"))
+    add("no_caption.png", doodle(3), caption=None)
+    add("empty_caption.png", doodle(4), caption=b"  \n \n")
+    add("latin1_caption.png", doodle(5), caption="caf\xe9 cr\xe8me".encode("latin-1"))
     add("readme.md", b"# not an image", caption=None)
     return root
 
@@ -101,7 +102,7 @@ def test_not_an_image_with_a_caption(tmp_path):
     root.mkdir()
     (root / "data.bin").write_bytes(b"\x00\x01\x02" * 100)
     (root / "data.txt").write_text("a caption")
-    write_png(root / "ok.png", drawing(0))
+    write_png(root / "ok.png", doodle(0))
     (root / "ok.txt").write_text("fine")
     assert reasons(ingest(tmp_path, [{"kind": "imagefolder", "path": str(root)}])) == {"data.bin": "not_an_image"}
 
@@ -116,8 +117,8 @@ def test_bomb_is_rejected_before_decoding():
 
 def test_missing_file_named_in_metadata(tmp_path):
     root = tmp_path / "hf"
-    write_png(root / "a.png", drawing(0))
-    write_png(root / "b.png", drawing(1))
+    write_png(root / "a.png", doodle(0))
+    write_png(root / "b.png", doodle(1))
     rows = [{"file_name": "a.png", "text": "a doodle"}, {"file_name": "gone.png", "text": "x"}, {"file_name": "b.png"}]
     (root / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = ingest(tmp_path, [{"kind": "imagefolder", "path": str(root)}])
@@ -177,7 +178,7 @@ def test_reasons_are_documented():
 
 
 def test_deduper_finds_near_and_ignores_far():
-    a, b = drawing(0, 128), drawing(1, 128)
+    a, b = doodle(0, 128), doodle(1, 128)
     near = a.copy()
     near[60:62, 60:62] = 0
     d = Deduper(10)
@@ -195,7 +196,7 @@ def test_deduper_finds_near_and_ignores_far():
 
 def test_inverted_photo_with_uneven_light_becomes_clean_line_art():
     """White chalk on a dark board lit from one side: polarity, illumination and crop all fixed."""
-    lines = drawing(7, 400)
+    lines = doodle(7, 400)
     board = 255 - lines  # white strokes on black
     light = np.linspace(0.35, 1.0, 400)[None, :]
     photo = (board.astype(np.float32) * light * 0.8 + 25 * light).astype(np.uint8)
@@ -210,7 +211,7 @@ def test_inverted_photo_with_uneven_light_becomes_clean_line_art():
 
 
 def test_alpha_16bit_and_palette_decode_to_gray(tmp_path):
-    lines = drawing(3, 80)
+    lines = doodle(3, 80)
     rgba = np.zeros((80, 80, 4), np.uint8)
     rgba[..., 3] = 255 - lines  # black ink drawn on a transparent sheet
     gray16 = lines.astype(np.uint16) * 257
@@ -248,7 +249,7 @@ def test_cmyk_jpeg_and_palette_png(mode):
     pil = pytest.importorskip("PIL.Image")
     import io
 
-    lines = drawing(4, 80)
+    lines = doodle(4, 80)
     image = pil.fromarray(lines).convert("RGB").convert(mode)
     buf = io.BytesIO()
     image.save(buf, "JPEG" if mode == "CMYK" else "PNG")

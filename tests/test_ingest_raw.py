@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _ingest_helpers import drawing, params, write_png
+from _drawings import doodle
+from _ingest import params, write_png
 
 from minisd.ingest import run_ingest
 from minisd.ingest.raw import check_declared, declared_deps, resolve
@@ -31,7 +32,7 @@ def project(tmp_path, monkeypatch) -> Path:
 
 def folder_of_drawings(root: Path, n: int = 2) -> Path:
     for i in range(n):
-        write_png(root / f"d{i}.png", drawing(i))
+        write_png(root / f"d{i}.png", doodle(i))
         (root / f"d{i}.txt").write_text(f"doodle {i}")
     return root
 

@@ -7,7 +7,8 @@ import json
 from collections import Counter
 
 import numpy as np
-from _ingest_helpers import drawing, ingest, quickdraw_line, write_png
+from _drawings import doodle
+from _ingest import ingest, quickdraw_line, write_png
 
 from minisd.attributes import INK_THRESHOLD, POSITIONS, SIZES, measure
 from minisd.ingest import synthetic
@@ -53,7 +54,7 @@ def test_synthetic_is_a_pure_function_of_seed_and_index():
 def test_seed_layout_images_and_texts(tmp_path):
     root = tmp_path / "seed"
     for i in range(3):
-        write_png(root / "images" / f"d{i}.png", drawing(i))
+        write_png(root / "images" / f"d{i}.png", doodle(i))
         (root / "texts").mkdir(exist_ok=True)
         (root / "texts" / f"d{i}.txt").write_text(f"first caption {i}\n\nsecond caption {i}\n")
     result = ingest(tmp_path, [{"kind": "imagefolder", "path": str(root)}])
@@ -65,18 +66,18 @@ def test_seed_layout_images_and_texts(tmp_path):
 
 def test_hf_metadata_jsonl_nested_and_csv_with_columns(tmp_path):
     root = tmp_path / "hf"
-    write_png(root / "cats" / "a.png", drawing(0))
-    write_png(root / "cats" / "b.png", drawing(1))
+    write_png(root / "cats" / "a.png", doodle(0))
+    write_png(root / "cats" / "b.png", doodle(1))
     with open(root / "metadata.jsonl", "w") as f:
         f.write(json.dumps({"file_name": "cats/a.png", "caption": "a cat", "category": "cat"}) + "\n")
         f.write(json.dumps({"file_name": "cats/b.png", "caption": ["a cat", "another cat"], "category": "cat"}) + "\n")
     sub = root / "dogs"
-    write_png(sub / "c.png", drawing(2))
+    write_png(sub / "c.png", doodle(2))
     with open(sub / "metadata.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["file_name", "caption", "category"])
         writer.writerow(["c.png", "a dog", "dog"])
-    write_png(root / "side.png", drawing(3))
+    write_png(root / "side.png", doodle(3))
     (root / "side.txt").write_text("a sidecar caption")
     result = ingest(tmp_path, [{"kind": "imagefolder", "path": str(root), "caption_column": "caption",
                                 "label_column": "category"}])  # fmt: skip

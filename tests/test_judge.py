@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from _eval_tiny import CLASSES, doodle_samples, make_shards
+from _drawings import SHAPES, doodle_samples, make_shards
 
 from minisd.config import JudgeParams
 from minisd.judge import Judge, load_judge, train_judge
@@ -22,8 +22,8 @@ def trained(tmp_path_factory):
 
 def test_judge_beats_chance_and_reports_val_accuracy(trained):
     root, _, summary = trained
-    assert summary["num_classes"] == len(CLASSES)
-    assert summary["chance_accuracy"] == pytest.approx(1 / len(CLASSES))
+    assert summary["num_classes"] == len(SHAPES)
+    assert summary["chance_accuracy"] == pytest.approx(1 / len(SHAPES))
     assert summary["val_accuracy"] >= 0.5  # chance is 0.25
     assert 0.0 <= summary["val_accuracy_restyled"] <= 1.0
     metrics = json.loads((root / "live" / "metrics.json").read_text())
@@ -34,13 +34,13 @@ def test_judge_beats_chance_and_reports_val_accuracy(trained):
 def test_saved_judge_reloads_with_classes_and_same_answers(trained):
     root, _, summary = trained
     judge = Judge.load(root / "judge")
-    assert judge.classes == sorted(CLASSES)
+    assert judge.classes == sorted(SHAPES)
     assert judge.info["val_accuracy"] == pytest.approx(summary["val_accuracy"])
     samples = doodle_samples(24, seed=7, size=32)
     images = np.stack([s.image for s in samples])
     predicted = judge.predict(images)
     assert predicted == Judge.load(root / "judge").predict(images)
-    assert np.mean([p == s.label for p, s in zip(predicted, samples)]) > 1 / len(CLASSES)
+    assert np.mean([p == s.label for p, s in zip(predicted, samples)]) > 1 / len(SHAPES)
     features = judge.features(images)
     assert features.shape == (24, TINY.channels[-1]) and np.isfinite(features).all()
     # other image sizes are resized into the judge's input: a 64 px image gives the same kind of answer

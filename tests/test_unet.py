@@ -7,7 +7,7 @@ from minisd.config import NoiseSchedulerParams
 from minisd.stage import StageError
 from minisd.unet.data import CaptionedLatents, DataOrder, seeded_generator
 from minisd.unet.diffusion import make_noise_scheduler, min_snr_weights, target_for
-from unet_fixtures import CLASSES, synthetic_split
+from _unet import CLASSES, synthetic_split
 
 
 def test_caption_dropout_rate_and_caption_choice():

@@ -27,7 +27,7 @@ def test_two_process_run_splits_data_and_saves_once(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE)}
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-               str(HERE / "unet_ddp_worker.py"), str(tmp_path)]
+               str(HERE / "_unet_ddp_worker.py"), str(tmp_path)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     runs = [json.loads((tmp_path / f"seen-{r}.json").read_text()) for r in (0, 1)]

@@ -11,14 +11,14 @@ from safetensors.torch import load_file
 
 from minisd.training.precision import make_accelerator
 from minisd.unet.trainer import Outputs, fit_unet
-from unet_fixtures import resume_params, synthetic_split
+from _unet import resume_params, synthetic_split
 
 HERE = Path(__file__).parent
 
 
 def _run(out: Path, kill_at: int) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE)}
-    return subprocess.run([sys.executable, str(HERE / "unet_resume_worker.py"), str(out), str(kill_at)],
+    return subprocess.run([sys.executable, str(HERE / "_unet_resume_worker.py"), str(out), str(kill_at)],
                           env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -11,7 +11,7 @@ import torch
 from diffusers import AutoencoderKL
 from safetensors.torch import load_file
 
-from _vae_data import make_shards
+from _drawings import make_shards
 from minisd.components import ComponentError
 from minisd.config import LossWeights, VaeParams
 from minisd.shards import load_images
@@ -50,7 +50,7 @@ def _tsv(path: Path) -> list[tuple[int, float]]:
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory) -> Path:
-    return make_shards(tmp_path_factory.mktemp("data") / "shards")
+    return make_shards(tmp_path_factory.mktemp("data"), n_train=48, n_val=8, size=32)
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ import torch
 from safetensors.torch import save_file
 
 from minisd.config import LossWeights
-from minisd.vae.data import ImageBank, to_gray_uint8, to_pixels
+from minisd.vae.data import ImageBank, to_pixels
 from minisd.vae.losses import VaeLoss
 from minisd.vae.lpips import CONVS, LPIPS, TAPS
 from minisd.vae.metrics import ink_f1, psnr, ssim
-from minisd.vae.validation import reconstruction_grid
+from minisd.vae.validation import reconstruction_grid, to_gray_uint8
 
 
 def _stroke_image(size: int = 32) -> np.ndarray:
@@ -66,9 +66,10 @@ def test_pixels_round_trip_and_crops():
 def test_grid_puts_originals_over_reconstructions():
     originals = np.zeros((3, 8, 8), np.uint8)
     recons = np.full((3, 8, 8), 255, np.uint8)
-    grid = reconstruction_grid(originals, recons, columns=2, gap=2)
-    assert grid.shape == (2 * (8 + 8) + 4, 2 * 8 + 2)
-    assert grid[:8, :8].max() == 0 and grid[8:16, :8].min() == 255
+    grid = reconstruction_grid(originals, recons, columns=2)
+    assert grid.shape == (4 * 8 + 3 * 2, 2 * 8 + 2)  # two row pairs, 2 px gutters
+    assert grid[:8, :8].max() == 0 and grid[10:18, :8].min() == 255  # original 0 over its reconstruction
+    assert grid[20:28, :8].max() == 0 and (grid[20:28, 10:] == 128).all()  # original 2; its row padded grey
 
 
 def test_ink_term_weighs_a_missing_stroke_like_a_page_of_grey():

@@ -52,3 +52,9 @@ def position_word(image: np.ndarray) -> str | None:
 
 def measure(image: np.ndarray) -> dict:
     return {"size": size_word(image), "position": position_word(image)}
+
+
+def layout(image: np.ndarray) -> str:
+    """Size and position words as one key, e.g. "small top left" ('' for a blank image)."""
+    words = measure(image)
+    return f"{words['size']} {words['position']}" if words["size"] else ""

@@ -162,17 +162,24 @@ class ClipParams(Section):
     temperature: float = Field(0.07, gt=0, le=1)  # initial softmax temperature (learned from there)
     seed: int = 0
     batch_size: int = Field(64, gt=1)  # per process; contrastive: larger batches, more negatives
+    layout_groups: int | None = Field(None, gt=0)  # batches of same-layout groups (clip/batches.py); null: uniform
     lr: float = Field(2e-3, gt=0)
     warmup_steps: int = Field(20, ge=0)
     weight_decay: float = Field(0.1, ge=0)
-    max_steps: int = Field(1000, gt=0)
+    max_steps: int = Field(700, gt=0)
     max_minutes: float | None = Field(None, gt=0)  # opt-in wall-clock budget; stops early, still saves
     grad_clip: float | None = Field(1.0, gt=0)
     mixed_precision: MixedPrecision = "auto"
-    val_every: int = Field(500, gt=0)
+    val_every: int = Field(350, gt=0)
     log_every: int = Field(10, gt=0)
-    checkpoint_every: int = Field(500, gt=0)
+    checkpoint_every: int = Field(350, gt=0)
     checkpoints_keep: int = Field(2, gt=0)
+
+    @model_validator(mode="after")
+    def _groups_divide_batch(self):
+        if self.layout_groups and self.batch_size % self.layout_groups:
+            raise ValueError(f"layout_groups ({self.layout_groups}) must divide batch_size ({self.batch_size})")
+        return self
 
 
 # ----------------------------------------------------------------------------- caches
@@ -224,7 +231,7 @@ class UnetParams(Section):
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     warmup_steps: int = Field(50, ge=0)
     weight_decay: float = Field(1e-2, ge=0)
-    max_steps: int = Field(1300, gt=0)
+    max_steps: int = Field(750, gt=0)
     max_minutes: float | None = Field(None, gt=0)  # opt-in: stops early, still saves (not reproducible)
     grad_clip: float | None = Field(1.0, gt=0)
     caption_dropout: float = Field(0.1, ge=0, le=1)
@@ -234,15 +241,15 @@ class UnetParams(Section):
     ema_power: float = Field(0.75, gt=0)
     mixed_precision: MixedPrecision = "auto"
     channels_last: bool = False  # NHWC convs: faster with bf16 at seed width (benchmarks/bench_unet.py)
-    val_every: int = Field(200, gt=0)
+    val_every: int = Field(250, gt=0)
     val_samples: int = Field(128, gt=0)  # fixed val latents/timesteps/noise for a comparable val loss
-    sample_every: int = Field(400, gt=0)
+    sample_every: int = Field(750, gt=0)
     sample_prompts: int = Field(4, ge=0)  # first N prompts of the text cache in preview grids (0: none)
     sample_seeds: int = Field(2, gt=0)
     sample_steps: int = Field(20, gt=0)
     sample_guidance: float = Field(4.0, ge=0)
     log_every: int = Field(10, gt=0)
-    checkpoint_every: int = Field(200, gt=0)
+    checkpoint_every: int = Field(250, gt=0)
     checkpoints_keep: int = Field(2, gt=0)
 
     @model_validator(mode="after")
@@ -263,7 +270,7 @@ class JudgeParams(Section):
     image_size: int = Field(64, ge=16)  # the judge looks at downscaled images
     batch_size: int = Field(64, gt=0)
     lr: float = Field(3e-3, gt=0)
-    epochs: int = Field(5, gt=0)
+    epochs: int = Field(3, gt=0)
     augment: bool = True  # shift/scale/stroke jitter so generated-sketch style does not flip the class
     seed: int = 0
 

@@ -7,27 +7,14 @@ results/eval/grid.png can be regenerated here at full size.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from minisd import paths
+from minisd.imagegrid import tile
 from minisd.stage import StageError
-
-
-def tile(images: np.ndarray) -> np.ndarray:
-    """(N, H, W) -> one near-square grid, empty cells white; a single image stays as is."""
-    n, h, w = images.shape
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    grid = np.full((rows * h, cols * w), 255, np.uint8)
-    for i, image in enumerate(images):
-        r, c = divmod(i, cols)
-        grid[r * h : (r + 1) * h, c * w : (c + 1) * w] = image
-    return grid
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,9 +1,10 @@
-"""MiniDiffusionPipeline: the seed project's name for Mini-SD's text-to-sketch pipeline.
+"""The text-to-sketch pipeline (the diffusers one, not the DVC stages): build, export, load, sample.
 
 There is no custom pipeline class on purpose: Mini-SD exports a stock diffusers
 `StableDiffusionPipeline` (tokenizer, text encoder, VAE, UNet, scheduler; no safety checker), so
 `StableDiffusionPipeline.from_pretrained("models/pipeline")` works with no project code installed.
-`MiniDiffusionPipeline` only gathers the ways to get one:
+`MiniDiffusionPipeline`, the seed project's name, only gathers the ways to get one (the functions
+below, under the seed's names):
 
     pipe = MiniDiffusionPipeline.from_pretrained("models/pipeline")   # the exported folder
     pipe = MiniDiffusionPipeline.from_model_dirs("models")            # the stages' separate outputs
@@ -28,6 +29,7 @@ from diffusers import (
 from tqdm import tqdm
 
 from minisd import paths
+from minisd.imagegrid import to_uint8
 from minisd.stage import StageError
 
 SCHEDULERS = {
@@ -104,7 +106,7 @@ def load_pipeline(path: str | Path = paths.PIPELINE, device: str | torch.device 
 def to_gray(images: np.ndarray) -> np.ndarray:
     """Pipeline output (N, H, W, C) floats in [0, 1] -> uint8 (N, H, W) sketches."""
     gray = images[..., 0] if images.shape[-1] == 1 else images[..., :3].mean(axis=-1)
-    return (np.clip(gray, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    return to_uint8(gray, low=0.0)
 
 
 @torch.no_grad()
@@ -154,10 +156,10 @@ def sample(
 
 
 class MiniDiffusionPipeline:
-    """The seed's entry point; every way of making one returns a stock `StableDiffusionPipeline`.
+    """The seed's entry point, kept as a namespace: every way of making one returns a stock
+    `StableDiffusionPipeline`, so there is never a MiniDiffusionPipeline instance.
 
-    `MiniDiffusionPipeline(tokenizer=..., text_encoder=..., vae=..., unet=..., scheduler=...)`
-    builds from components, like the seed's constructor did.
+    Where the seed called the constructor with components, call `from_components` (`build_pipeline`).
     """
 
     from_pretrained = staticmethod(load_pipeline)
@@ -166,5 +168,6 @@ class MiniDiffusionPipeline:
     export = staticmethod(export_pipeline)
     sample = staticmethod(sample)
 
-    def __new__(cls, tokenizer, text_encoder, vae, unet, scheduler) -> StableDiffusionPipeline:
-        return build_pipeline(tokenizer, text_encoder, vae, unet, scheduler)
+    def __init__(self, *args, **kwargs):
+        raise TypeError("MiniDiffusionPipeline makes no instances: use MiniDiffusionPipeline.from_components(...) "
+                        "(or build_pipeline), which returns a StableDiffusionPipeline")

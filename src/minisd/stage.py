@@ -1,4 +1,6 @@
-"""The one way every `stages/*.py` runs: user errors print as one clear message, not a traceback."""
+"""The harness every script in `stages/` runs under (the scripts are the DVC stages; this is their
+shared `main`): user errors (`StageError`) print as one clear message, not a traceback, and a stage
+relaunches itself under `accelerate launch` when MINISD_ACCELERATE_ARGS asks for it."""
 
 from __future__ import annotations
 

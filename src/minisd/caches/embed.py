@@ -1,4 +1,5 @@
-"""Build the text cache: every distinct caption (plus "" and the eval prompts) encoded exactly once.
+"""The embed_text stage: every distinct caption (plus "" and the eval prompts) encoded exactly once
+by the frozen text encoder that train_clip saved, into the text cache (read by `text_cache.TextCache`).
 
 Rows are in a fixed order ("" first, then the other texts sorted), cut into fixed batches, and the
 batches split contiguously between processes; each process streams its rows to a part file and the
@@ -15,13 +16,19 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
+from transformers import CLIPTextModel, CLIPTokenizer
 
-from minisd.caches.runtime import batches
-from minisd.shards import Sample
+from minisd import paths
+from minisd.caches.parallel import batches, fresh_dir, make_inference_accelerator, read_all_meta
 from minisd.caches.storage import cache_dtype, open_mmap, write_stream
 from minisd.caches.text_cache import EMBEDDINGS, INDEX, PROMPTS, TEXT_FORMAT
+from minisd.components import weights_hash
+from minisd.config import Params
+from minisd.eval_prompts import choose_prompts
+from minisd.shards import Sample
 
 log = logging.getLogger("minisd.caches")
+BF16_MIN_HIDDEN = 512  # CPU bf16 autocast: within noise of fp32 at hidden 128, 1.5-2x faster from 512 (measured)
 
 
 def caption_table(meta: dict[str, list[Sample]], prompts: list[dict]) -> tuple[list[str], dict]:
@@ -130,3 +137,30 @@ def write_text_cache(
         samples = sum(map(len, table.values()))
         log.info("embed_text: %d distinct texts for %d samples -> %s", len(texts), samples, out_dir)
     accelerator.wait_for_everyone()
+
+
+def embed_text(
+    params: Params,
+    shards_dir: Path = paths.SHARDS,
+    tokenizer_dir: Path = paths.TOKENIZER,
+    encoder_dir: Path = paths.TEXT_ENCODER,
+    out_dir: Path = paths.TEXT_CACHE,
+) -> None:
+    """Every distinct caption through the frozen text encoder that train_clip saved (trained or pretrained)."""
+    for folder, what in ((tokenizer_dir, "tokenizer"), (encoder_dir, "text encoder")):
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"{folder}: no {what} folder (run `dvc repro train_clip`)")
+    meta = read_all_meta(shards_dir)
+    tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir)
+    encoder = CLIPTextModel.from_pretrained(encoder_dir).requires_grad_(False)
+    accelerator = make_inference_accelerator(
+        params.embed_text.mixed_precision, bf16_pays_on_cpu=encoder.config.hidden_size >= BF16_MIN_HIDDEN
+    )
+    log.info("embed_text: %d process(es), device %s, mixed precision %s",
+             accelerator.num_processes, accelerator.device, accelerator.mixed_precision)
+    prompts = choose_prompts(meta["val"], params.prompts.per_class, params.prompts.extra)
+    write_text_cache(
+        fresh_dir(accelerator, out_dir), accelerator, tokenizer, encoder, meta, prompts,
+        batch_size=params.embed_text.batch_size, dtype=params.embed_text.dtype,
+        encoder_hash=weights_hash(encoder_dir), tokenizer_hash=weights_hash(tokenizer_dir),
+    )

@@ -1,4 +1,5 @@
-"""Build the latent cache: every train and val sample's VAE latent distribution, keyed by sample key.
+"""The encode_latents stage: every train and val sample's latent distribution by the VAE that train_vae
+saved, keyed by sample key, into the latent cache (read by `latent_cache.LatentCache`).
 
 Work is split by shard (process i takes every num_processes-th shard) and each shard is written as
 its own chunk files, cut at fixed sample counts; batches never cross a chunk. A chunk's bytes thus
@@ -18,13 +19,17 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 from accelerate import Accelerator
+from diffusers import AutoencoderKL
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from safetensors import safe_open
 from tqdm.auto import tqdm
 
+from minisd import paths
 from minisd.caches.latent_cache import INDEX, LATENT_FORMAT
-from minisd.caches.runtime import batches, shard_jobs
+from minisd.caches.parallel import batches, fresh_dir, make_inference_accelerator, shard_jobs
 from minisd.caches.storage import CacheError, cache_dtype, write_stream
+from minisd.components import weights_hash
+from minisd.config import Params
 from minisd.shards import SPLITS, Sample, iter_samples, shard_paths
 from minisd.vae.data import to_pixels
 
@@ -36,6 +41,7 @@ def encode_images(vae, images: np.ndarray, accelerator: Accelerator) -> tuple[to
     """Unscaled latent (mean, std), float32 on CPU. The network runs under autocast; turning its
     moments into mean and std happens in float32 so std keeps its precision."""
     x = to_pixels(images, vae.config.in_channels).to(accelerator.device)  # the VAE's own input convention
+    x = x.contiguous(memory_format=torch.channels_last)  # NHWC convs: 1.27x on the AVX2 CPU, same latents
     with torch.inference_mode():
         with accelerator.autocast():
             moments = vae.encode(x).latent_dist.parameters
@@ -129,7 +135,7 @@ def write_latent_cache(
     """Encode every shard into the (existing, empty) `out_dir`; collective: every process calls it."""
     out_dir = Path(out_dir)
     torch_dtype = cache_dtype(dtype)
-    vae.to(accelerator.device).eval()
+    vae.to(accelerator.device, memory_format=torch.channels_last).eval()
     mine = shard_jobs(shards_dir)[accelerator.process_index :: accelerator.num_processes]
     total = sum(count_samples(shard) for _, shard in mine)
     bar = tqdm(total=total, unit="img", desc="encode_latents", disable=not accelerator.is_local_main_process)
@@ -147,3 +153,24 @@ def write_latent_cache(
         counts = {split: len(entry["keys"]) for split, entry in index["splits"].items()}
         log.info("encode_latents: %s latents of shape %s -> %s", counts, index["latent_shape"], out_dir)
     accelerator.wait_for_everyone()
+
+
+def encode_latents(
+    params: Params,
+    shards_dir: Path = paths.SHARDS,
+    vae_dir: Path = paths.VAE,
+    out_dir: Path = paths.LATENT_CACHE,
+) -> None:
+    """Every train and val sample through the encoder of the VAE that train_vae saved."""
+    accelerator = make_inference_accelerator(params.encode_latents.mixed_precision)
+    log.info("encode_latents: %d process(es), device %s, mixed precision %s",
+             accelerator.num_processes, accelerator.device, accelerator.mixed_precision)
+    if not Path(vae_dir).is_dir():
+        raise FileNotFoundError(f"{vae_dir}: no VAE folder (run `dvc repro train_vae`)")
+    vae = AutoencoderKL.from_pretrained(vae_dir).requires_grad_(False)
+    settings = params.encode_latents
+    write_latent_cache(
+        fresh_dir(accelerator, out_dir), accelerator, vae, shards_dir,
+        batch_size=settings.batch_size, chunk_size=settings.chunk_size, dtype=settings.dtype,
+        vae_hash=weights_hash(vae_dir),
+    )

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from minisd.attributes import layout
 from minisd.shards import Sample
 from minisd.stage import StageError
 from minisd.vae.data import to_pixels
@@ -75,6 +76,7 @@ class CaptionedImages:
     labels: list[str | None]
     eos_id: int
     ink_coordinates: bool = False  # the vision tower's input convention, see clip_pixels
+    layouts: list[str] | None = None  # per image: `attributes.layout`, for clip/batches.py
 
     def __post_init__(self):
         if len(self.images) == 0:
@@ -99,6 +101,7 @@ class CaptionedImages:
             labels=[s.label for s in samples],
             eos_id=tokenizer.eos_token_id,
             ink_coordinates=ink_coordinates,
+            layouts=[layout(s.image) for s in samples],
         )
 
     def __len__(self) -> int:

@@ -18,6 +18,7 @@ import torch
 from transformers import CLIPModel
 
 from minisd import paths
+from minisd.clip.batches import LayoutBatches
 from minisd.clip.data import CaptionedImages, tokenize
 from minisd.clip.loss import contrastive_loss
 from minisd.clip.metrics import image_embeddings, retrieval, text_embeddings, zero_shot_accuracy
@@ -49,8 +50,9 @@ class ClipTrainer:
         self.lr_scheduler = make_lr_scheduler(optimizer, "cosine", params.warmup_steps, params.max_steps)
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
         self.raw = accelerator.unwrap_model(self.model)
-        self.order = DataOrder(len(train), params.batch_size, params.seed, accelerator.num_processes,
-                               accelerator.process_index)
+        world, rank = accelerator.num_processes, accelerator.process_index
+        self.order = (LayoutBatches(train.layouts, params.batch_size, params.layout_groups, params.seed, world, rank)
+                      if params.layout_groups else DataOrder(len(train), params.batch_size, params.seed, world, rank))
 
     def state(self) -> dict:
         return {"model": self.model, "optimizer": self.optimizer, "lr_scheduler": self.lr_scheduler}

@@ -1,7 +1,7 @@
 """Training-stage numbers copied into results/eval/metrics.json, so one row of `dvc exp show` tells the story.
 
-Each wanted number is looked up by a list of candidate keys (DVCLive nests "val/loss" as
-{"val": {"loss": ...}}); what is not found is reported under `skipped`, never silently dropped.
+Each wanted number is one key of a training stage's DVCLive metrics.json, flattened ("val/psnr"
+is {"val": {"psnr": ...}} there); what is not found is reported under `skipped`, never silently dropped.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# eval metric name -> (metrics file, candidate flattened keys, first found wins)
+# eval metric name -> (metrics file, flattened key): the keys unet/trainer.py and vae/trainer.py write
 WANTED = {
-    "unet_val_loss": ("unet", ["final_val_loss", "val/loss"]),
-    "vae_psnr": ("vae", ["val/psnr", "psnr", "final_val_psnr"]),
-    "vae_ssim": ("vae", ["val/ssim", "ssim", "final_val_ssim"]),
-    "vae_ink_f1": ("vae", ["val/ink_f1", "ink_f1", "final_val_ink_f1"]),
+    "unet_val_loss": ("unet", "final_val_loss"),
+    "vae_psnr": ("vae", "val/psnr"),
+    "vae_ssim": ("vae", "val/ssim"),
+    "vae_ink_f1": ("vae", "val/ink_f1"),
 }
 
 
@@ -36,14 +36,12 @@ def carry_over(files: dict[str, Path]) -> tuple[dict, dict]:
         path = Path(path)
         loaded[owner] = (flatten(json.loads(path.read_text())), path) if path.is_file() else (None, path)
     values, skipped = {}, {}
-    for name, (owner, candidates) in WANTED.items():
-        flat, path = loaded.get(owner, (None, Path("?")))
+    for name, (owner, key) in WANTED.items():
+        flat, path = loaded[owner]
         if flat is None:
             skipped[name] = f"{path} not found"
-            continue
-        found = next((k for k in candidates if k in flat), None)
-        if found is None:
-            skipped[name] = f"{path} has none of {candidates}"
+        elif key not in flat:
+            skipped[name] = f"{path} has no {key}"
         else:
-            values[name] = flat[found]
+            values[name] = flat[key]
     return values, skipped

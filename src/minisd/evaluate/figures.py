@@ -1,20 +1,27 @@
-"""PNG figures drawn with OpenCV: a labelled sample grid and loss curves.
+"""The evaluate figures: a labelled sample grid (OpenCV) and the training curves (matplotlib).
 
 `dvc plots show` renders its charts with a library fetched from the internet, so offline they are
-blank; these images are what a person looks at. Drawing is deterministic (no fonts from the system).
+blank; these images are what a person looks at. The grid needs no system fonts; the curves use the
+font matplotlib ships, and the PNG carries no version stamp, so reruns write the same bytes.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 import textwrap
 from pathlib import Path
 
 import cv2
+import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
+
+from minisd.imagegrid import GAP, GUTTER, tile
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
-GAP = 2  # grey gutter between tiles
+HEADER = 20  # px of column titles above the grid
+COLUMNS = 4  # curve panels per row; a trainer with more panels wraps onto further rows
 
 
 def _text(canvas: np.ndarray, lines: list[str], x: int, y: int, scale: float, color: int = 0, step: int = 0) -> None:
@@ -23,27 +30,21 @@ def _text(canvas: np.ndarray, lines: list[str], x: int, y: int, scale: float, co
         cv2.putText(canvas, line, (x, y + i * step), FONT, scale, color, 1, cv2.LINE_AA)
 
 
-HEADER = 20
-
-
 def labelled_grid(images: np.ndarray, labels: list[str], column_titles: list[str], label_width: int = 240) -> np.ndarray:
     """(rows, cols, H, W) uint8 -> one image; each row starts with its wrapped label, columns are titled."""
     rows, cols, h, w = images.shape
-    height = HEADER + rows * h + (rows + 1) * GAP
-    width = label_width + cols * w + (cols + 1) * GAP
-    canvas = np.full((height, width), 200, np.uint8)
+    grid = tile(images.reshape(rows * cols, h, w), cols)
+    top, left = HEADER + GAP, label_width + GAP
+    canvas = np.full((top + grid.shape[0], left + grid.shape[1]), GUTTER, np.uint8)
     canvas[:HEADER] = 255
+    canvas[top:, left:] = grid
     for c, title in enumerate(column_titles[:cols]):
-        _text(canvas, [title], label_width + GAP + c * (w + GAP) + 4, HEADER - 6, 0.4)
+        _text(canvas, [title], left + c * (w + GAP) + 4, HEADER - 6, 0.4)
     chars = max(8, int(label_width / 8.5))
     for r in range(rows):
-        top = HEADER + GAP + r * (h + GAP)
-        canvas[top : top + h, :label_width] = 255
-        lines = textwrap.wrap(labels[r], chars)[: max(1, h // 16)]
-        _text(canvas, lines, 6, top + 16, 0.45)
-        for c in range(cols):
-            left = label_width + GAP + c * (w + GAP)
-            canvas[top : top + h, left : left + w] = images[r, c]
+        y = top + r * (h + GAP)
+        canvas[y : y + h, :label_width] = 255
+        _text(canvas, textwrap.wrap(labels[r], chars)[: max(1, h // 16)], 6, y + 16, 0.45)
     return canvas
 
 
@@ -64,52 +65,54 @@ def read_curves(live_dir: Path, prefix: str) -> dict[str, tuple[np.ndarray, np.n
     return curves
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.3g}"
+def _panels(curves: dict) -> dict[str, dict[str, list]]:
+    """{"trainer: train/loss": (steps, values)} -> {trainer: {panel: [(series, steps, values)]}}.
+
+    train/x and val/x share the panel x; every series with "loss" in its name shares the "loss"
+    panel, which comes first, so a trainer's train and val losses are read off one pair of axes.
+    """
+    trainers: dict[str, dict[str, list]] = {}
+    for key, (steps, values) in curves.items():
+        trainer, name = key.split(": ", 1)
+        metric = re.sub(r"^(train|val)[/_]", "", name)
+        panel = "loss" if "loss" in metric else metric
+        trainers.setdefault(trainer, {}).setdefault(panel, []).append((name, steps, values))
+    return {t: dict(sorted(p.items(), key=lambda item: item[0] != "loss")) for t, p in trainers.items()}
 
 
-def curve_panel(title: str, steps: np.ndarray, values: np.ndarray, size=(360, 220)) -> np.ndarray:
-    w, h = size
-    panel = np.full((h, w), 255, np.uint8)
-    left, right, top, bottom = 56, w - 10, 28, h - 28
-    _text(panel, [title[:46]], 8, 18, 0.45)
-    cv2.rectangle(panel, (left, top), (right, bottom), 120, 1)
-    finite = np.isfinite(values)
-    if finite.sum() == 0:
-        _text(panel, ["no finite values"], left + 10, (top + bottom) // 2, 0.45)
-        return panel
-    s, v = steps[finite], values[finite]
-    lo, hi = float(v.min()), float(v.max())
-    if hi - lo < 1e-12:
-        lo, hi = lo - 0.5, hi + 0.5
-    s_lo, s_hi = float(s.min()), float(max(s.max(), s.min() + 1))
-    xs = left + (s - s_lo) / (s_hi - s_lo) * (right - left)
-    ys = bottom - (v - lo) / (hi - lo) * (bottom - top)
-    points = np.stack([xs, ys], axis=1).round().astype(np.int32)
-    if len(points) == 1:
-        cv2.circle(panel, tuple(int(p) for p in points[0]), 3, 0, -1, cv2.LINE_AA)
-    else:
-        cv2.polylines(panel, [points], False, 0, 1, cv2.LINE_AA)
-    _text(panel, [_fmt(hi)], 4, top + 10, 0.35)
-    _text(panel, [_fmt(lo)], 4, bottom, 0.35)
-    _text(panel, [f"{s_lo:.0f}"], left, bottom + 16, 0.35)
-    label = f"step {s.max():.0f}  last {_fmt(float(v[-1]))}"
-    (tw, _), _ = cv2.getTextSize(label, FONT, 0.35, 1)
-    _text(panel, [label], right - tw, bottom + 16, 0.35)
-    return panel
+def _draw(ax, title: str, panel: str, series: list) -> None:
+    for name, steps, values in series:
+        keep = np.isfinite(values)
+        ax.plot(steps[keep], values[keep], marker="o" if keep.sum() == 1 else None, label=name)
+    finite = np.concatenate([values[np.isfinite(values)] for _, _, values in series])
+    if panel == "loss" and finite.size and (finite > 0).all():
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel="step", ylabel=panel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
 
 
-def loss_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], columns: int = 3) -> np.ndarray:
-    """One panel per logged metric, in a grid; a note instead when nothing was logged."""
-    if not curves:
-        panel = np.full((80, 480), 255, np.uint8)
-        _text(panel, ["no training curves found (results/*/plots/metrics)"], 10, 45, 0.5)
-        return panel
-    panels = [curve_panel(name, *sv) for name, sv in curves.items()]
-    h, w = panels[0].shape
-    rows = -(-len(panels) // columns)
-    canvas = np.full((rows * (h + GAP) + GAP, min(columns, len(panels)) * (w + GAP) + GAP), 200, np.uint8)
-    for i, panel in enumerate(panels):
-        r, c = divmod(i, columns)
-        canvas[GAP + r * (h + GAP) : GAP + r * (h + GAP) + h, GAP + c * (w + GAP) : GAP + c * (w + GAP) + w] = panel
-    return canvas
+def loss_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
+    """Every logged curve: one row of panels per trainer, a note instead when nothing was logged."""
+    trainers = _panels(curves)
+    columns = min(COLUMNS, max((len(panels) for panels in trainers.values()), default=1))
+    rows = sum(-(-len(panels) // columns) for panels in trainers.values()) or 1
+    with matplotlib.rc_context({"font.size": 11}):
+        fig = Figure(figsize=(4.5 * columns, 3.4 * rows), layout="constrained")
+        axes = fig.subplots(rows, columns, squeeze=False)
+        used, row = [], 0
+        for trainer, panels in trainers.items():
+            for i, (panel, series) in enumerate(panels.items()):
+                used.append(axes[row + i // columns, i % columns])
+                _draw(used[-1], f"{trainer}: {panel}", panel, series)
+            row += -(-len(panels) // columns)
+        for ax in axes.flat:
+            if ax not in used:
+                ax.set_axis_off()
+        if not curves:
+            fig.text(0.5, 0.5, "no training curves found (results/*/plots/metrics)", ha="center")
+    return fig
+
+
+def write_loss_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
+    loss_curves(curves).savefig(path, dpi=100, metadata={"Software": None})

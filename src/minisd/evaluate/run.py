@@ -18,13 +18,13 @@ from accelerate import PartialState
 
 from minisd import paths
 from minisd.config import EvaluateParams
+from minisd.eval_prompts import load_prompts
 from minisd.evaluate.adherence import score_samples
 from minisd.evaluate.alignment import clip_alignment
 from minisd.evaluate.carryover import carry_over
 from minisd.evaluate.distances import frechet_distance, kernel_distance, split_real
-from minisd.evaluate.figures import labelled_grid, loss_curves, read_curves
-from minisd.evaluate.optional import check_paths, optional_metrics
-from minisd.evaluate.prompts import load_prompts
+from minisd.evaluate.figures import labelled_grid, read_curves, write_loss_curves
+from minisd.evaluate.external_metrics import check_paths, optional_metrics
 from minisd.judge import load_judge
 from minisd.pipeline import export_pipeline, load_pipeline, sample
 from minisd.shards import iter_samples
@@ -152,4 +152,4 @@ def write_outputs(out: Path, metrics: dict, records: list, images: np.ndarray, p
     grid = labelled_grid(images[:, : params.grid_seeds], [p["text"] for p in prompts], seed_titles)
     cv2.imwrite(str(out / "grid.png"), grid)
     curves = {**read_curves(where.unet_live, "unet"), **read_curves(where.vae_live, "vae")}
-    cv2.imwrite(str(out / "loss_curves.png"), loss_curves(curves))
+    write_loss_curves(curves, out / "loss_curves.png")

@@ -1,5 +1,5 @@
 """The ingest stage's library: sources -> clean line art -> deterministic WebDataset shards."""
 
-from minisd.ingest.pipeline import run_ingest
+from minisd.ingest.run import run_ingest
 
 __all__ = ["run_ingest"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from minisd.imagegrid import tile
 from minisd.ingest.items import Result
 from minisd.shards import decode_png
 
@@ -78,17 +79,14 @@ class Report:
             queues = [q for q in queues if q]
         if not tiles:
             return np.full((TILE, TILE), 255, np.uint8)
-        rows = -(-len(tiles) // columns)
-        line_h = 12
-        cell_h = TILE + CAPTION_LINES * line_h + 6
-        sheet = np.full((rows * cell_h, columns * TILE), 255, np.uint8)
-        for i, (image, caption) in enumerate(tiles):
-            y, x = (i // columns) * cell_h, (i % columns) * TILE
-            tile = cv2.resize(image, (TILE, TILE), interpolation=cv2.INTER_AREA)
-            cv2.rectangle(tile, (0, 0), (TILE - 1, TILE - 1), 200, 1)
-            sheet[y : y + TILE, x : x + TILE] = tile
-            text = caption.encode("ascii", "replace").decode()
-            for j, line in enumerate(textwrap.wrap(text, 26)[:CAPTION_LINES]):
-                cv2.putText(sheet, line, (x + 3, y + TILE + 10 + j * line_h), cv2.FONT_HERSHEY_SIMPLEX,
-                            0.32, 0, 1, cv2.LINE_AA)  # fmt: skip
-        return sheet
+        return tile([_captioned(image, caption) for image, caption in tiles], columns)
+
+
+def _captioned(image: np.ndarray, caption: str, line_h: int = 12) -> np.ndarray:
+    """One contact-sheet cell: the image at TILE px, its caption's first lines on white below."""
+    cell = np.full((TILE + CAPTION_LINES * line_h + 6, TILE), 255, np.uint8)
+    cell[:TILE] = cv2.resize(image, (TILE, TILE), interpolation=cv2.INTER_AREA)
+    text = caption.encode("ascii", "replace").decode()
+    for j, line in enumerate(textwrap.wrap(text, 26)[:CAPTION_LINES]):
+        cv2.putText(cell, line, (3, TILE + 10 + j * line_h), cv2.FONT_HERSHEY_SIMPLEX, 0.32, 0, 1, cv2.LINE_AA)
+    return cell

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from diffusers import AutoencoderKL
 from PIL import Image
 
 from minisd.config import UnetParams
+from minisd.imagegrid import tile
 from minisd.pipeline import build_pipeline, inference_scheduler, sample
 
 
@@ -52,5 +52,4 @@ def preview_grid(unet, noise_scheduler, preview: Preview) -> Image.Image:
     columns = len(preview.seeds)
     images = sample(pipe, preview.cond.repeat_interleave(columns, dim=0), preview.seeds * len(preview.cond),
                     preview.steps, preview.guidance, desc=None, negative=preview.uncond)
-    rows = [np.concatenate(images[i : i + columns], axis=1) for i in range(0, len(images), columns)]
-    return Image.fromarray(np.concatenate(rows, axis=0))
+    return Image.fromarray(tile(images, columns))

@@ -19,12 +19,6 @@ def to_pixels(images: np.ndarray | torch.Tensor, channels: int = 3) -> torch.Ten
     return x.expand(-1, channels, -1, -1).contiguous()
 
 
-def to_gray_uint8(pixels: torch.Tensor) -> np.ndarray:
-    """float (N, C, H, W) in [-1, 1] -> uint8 (N, H, W), rounded like an image save would."""
-    gray = pixels.detach().float().mean(dim=1).clamp(-1, 1)
-    return ((gray + 1.0) * 127.5).round().to(torch.uint8).cpu().numpy()
-
-
 class ImageBank:
     """All training images in one tensor; `batch()` draws random images and random crops.
 

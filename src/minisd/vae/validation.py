@@ -8,10 +8,16 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKL
 
-from minisd.vae.data import to_gray_uint8, to_pixels
+from minisd.imagegrid import GUTTER, tile, to_uint8
+from minisd.vae.data import to_pixels
 from minisd.vae.metrics import reconstruction_metrics
 
 SCALE_SAMPLES = 512  # images whose latents set the scaling factor; plenty for one std
+
+
+def to_gray_uint8(pixels: torch.Tensor) -> np.ndarray:
+    """VAE output (N, C, H, W) in [-1, 1] -> uint8 (N, H, W): the RGB channels averaged back to gray."""
+    return to_uint8(pixels.detach().float().mean(dim=1))
 
 
 @torch.no_grad()
@@ -33,18 +39,16 @@ def evaluate(vae: AutoencoderKL, images: np.ndarray, batch_size: int = 32, autoc
     return reconstruction_metrics(images, recon), recon
 
 
-def reconstruction_grid(originals: np.ndarray, recons: np.ndarray, columns: int = 8, gap: int = 2) -> np.ndarray:
-    """Originals on top, their reconstructions below, in row pairs; uint8 gray with grey gutters."""
+def reconstruction_grid(originals: np.ndarray, recons: np.ndarray, columns: int = 8) -> np.ndarray:
+    """Originals on top, their reconstructions below, in row pairs of `columns` images."""
     n = min(len(originals), len(recons))
-    rows = []
+    blank = np.full_like(originals[0], GUTTER)
+    cells = []
     for start in range(0, n, columns):
         for source in (originals, recons):
-            tiles = list(source[start : start + columns])
-            tiles += [np.full_like(originals[0], 255)] * (columns - len(tiles))
-            gutter = np.full((originals.shape[1], gap), 128, np.uint8)
-            rows.append(np.concatenate([t for tile in tiles for t in (tile, gutter)][:-1], axis=1))
-        rows.append(np.full((gap * 2, rows[-1].shape[1]), 128, np.uint8))
-    return np.concatenate(rows[:-1], axis=0)
+            row = list(source[start : min(start + columns, n)])
+            cells += row + [blank] * (columns - len(row))
+    return tile(np.stack(cells), columns)
 
 
 @torch.no_grad()

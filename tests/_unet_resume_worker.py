@@ -11,7 +11,7 @@ import torch
 from minisd.training.checkpoints import CheckpointManager
 from minisd.training.precision import make_accelerator
 from minisd.unet.trainer import Outputs, fit_unet
-from unet_fixtures import resume_params, synthetic_split
+from _unet import resume_params, synthetic_split
 
 out, kill_at = Path(sys.argv[1]), int(sys.argv[2])
 torch.set_num_threads(1)

@@ -11,7 +11,7 @@ import torch
 from minisd.training.checkpoints import CheckpointManager
 from minisd.training.precision import make_accelerator
 from minisd.unet.trainer import Outputs, fit_unet
-from unet_fixtures import synthetic_split, tiny_params
+from _unet import synthetic_split, tiny_params
 
 logging.basicConfig(level=logging.INFO)
 out = Path(sys.argv[1])

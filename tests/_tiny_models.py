@@ -1,64 +1,18 @@
-"""Tiny real artifacts for the judge/evaluate/generate tests: labelled doodle shards and untrained
-model folders saved with save_pretrained, so nothing downloads and every test builds its own inputs."""
+"""Tiny untrained model folders (saved with save_pretrained, as the upstream stages save theirs), a
+tiny tokenizer and an eval prompts file, for the clip/judge/evaluate/generate tests: nothing downloads."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import cv2
-import numpy as np
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from tokenizers.pre_tokenizers import ByteLevel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from minisd.attributes import measure
 from minisd.clip.model import build_clip
 from minisd.config import ClipParams, TextEncoderParams
-from minisd.shards import Sample, write_split
-
-CLASSES = ("circle", "square", "cross", "triangle")
-
-
-def doodle(kind: str, rng: np.random.Generator, size: int = 64) -> np.ndarray:
-    """A black-on-white shape at a random size and place."""
-    image = np.full((size, size), 255, np.uint8)
-    r = rng.uniform(0.12, 0.4) * size
-    cx, cy = rng.uniform(r, size - r, size=2)
-    t = int(rng.integers(1, 3))
-    if kind == "circle":
-        cv2.circle(image, (int(cx), int(cy)), int(r), 0, t, cv2.LINE_AA)
-    elif kind == "square":
-        cv2.rectangle(image, (int(cx - r), int(cy - r)), (int(cx + r), int(cy + r)), 0, t, cv2.LINE_AA)
-    elif kind == "cross":
-        cv2.line(image, (int(cx - r), int(cy - r)), (int(cx + r), int(cy + r)), 0, t, cv2.LINE_AA)
-        cv2.line(image, (int(cx - r), int(cy + r)), (int(cx + r), int(cy - r)), 0, t, cv2.LINE_AA)
-    elif kind == "triangle":
-        pts = np.array([[cx, cy - r], [cx - r, cy + r], [cx + r, cy + r]], np.int32)
-        cv2.polylines(image, [pts], True, 0, t, cv2.LINE_AA)
-    else:
-        raise ValueError(kind)
-    return image
-
-
-def doodle_samples(n: int, seed: int, size: int = 64, classes=CLASSES) -> list[Sample]:
-    rng = np.random.default_rng(seed)
-    samples = []
-    for i in range(n):
-        kind = classes[i % len(classes)]
-        image = doodle(kind, rng, size)
-        attributes = measure(image)
-        caption = f"a {attributes['size']} {kind} in the {attributes['position']}"
-        samples.append(Sample(f"s{seed}_{i:05d}", image, [caption], kind, attributes, "test", "test"))
-    return samples
-
-
-def make_shards(root: Path, n_train: int = 160, n_val: int = 40, size: int = 64) -> Path:
-    shards = root / "shards"
-    write_split(doodle_samples(n_train, 1, size), shards, "train", 2)
-    write_split(doodle_samples(n_val, 2, size), shards, "val", 1)
-    return shards
 
 
 def tiny_tokenizer(max_length: int = 16) -> CLIPTokenizer:

@@ -1,4 +1,4 @@
-"""The ingest pipeline: readers -> process pool (ordered) -> dedup -> shards + report.
+"""The ingest stage end to end (`run_ingest`): readers -> process pool (ordered) -> dedup -> shards + report.
 
 Readers and the writer run in the main process in a fixed order, workers do the pixels, so the
 output is byte-identical for any worker count and memory is bounded by the in-flight window.

@@ -1,21 +1,27 @@
-"""Evaluation prompts, drawn from held-out (val) captions so each carries labels evaluation can score.
+"""The eval prompts: chosen by `embed_text` (which embeds them into the text cache and writes them
+beside it as prompts.json), loaded by `evaluate`, which samples and scores them.
 
-Per class, `per_class` captions from distinct val samples, chosen greedily so the whole set covers
-as many size/position words as possible (a prompt set of only "a large X in the center" would not test
-adherence). A caption's size/position label is kept only when the caption actually says it; a
-label the prompt never asked for cannot be scored. Free-text `extra` prompts carry no labels.
+A prompt is {"text", "class", "attributes": {"size", "position"}, "key"}. They are drawn from
+held-out (val) captions so each carries labels evaluation can score: per class, `per_class`
+captions from distinct val samples, chosen greedily so the whole set covers as many size/position
+words as possible (a prompt set of only "a large X in the center" would not test adherence). A
+caption's size/position label is kept only when the caption actually says it; a label the prompt
+never asked for cannot be scored. Free-text `extra` prompts (params `prompts.extra`) carry no labels.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from collections import Counter
+from pathlib import Path
 
 from minisd.shards import Sample
+from minisd.stage import StageError
 
-log = logging.getLogger("minisd.caches")
+log = logging.getLogger("minisd.eval_prompts")
 
 
 def _mentions(text: str, phrase: str | None) -> bool:
@@ -73,7 +79,7 @@ def _pick(candidates: list[dict], count: int, sizes: Counter, positions: Counter
     return chosen
 
 
-def build_prompts(val: list[Sample], per_class: int, extra: list[str]) -> list[dict]:
+def choose_prompts(val: list[Sample], per_class: int, extra: list[str]) -> list[dict]:
     """Labelled prompts per class (classes sorted), then the extra prompts; deterministic.
 
     Without any class labels (e.g. an image-folder source with no label column) the val captions
@@ -99,4 +105,21 @@ def build_prompts(val: list[Sample], per_class: int, extra: list[str]) -> list[d
         prompts.extend(picked)
     for text in extra:
         prompts.append({"text": text, "class": None, "attributes": {"size": None, "position": None}, "key": None})
+    return prompts
+
+
+def load_prompts(path: str | Path) -> list[dict]:
+    """prompts.json as `choose_prompts` wrote it, checked; a missing class or attribute reads as None."""
+    path = Path(path)
+    if not path.is_file():
+        raise StageError(f"no eval prompts at {path} (run `dvc repro embed_text`)")
+    prompts = json.loads(path.read_text())
+    if not isinstance(prompts, list) or not prompts:
+        raise StageError(f"{path}: expected a non-empty list of prompts")
+    for i, prompt in enumerate(prompts):
+        if not isinstance(prompt, dict) or not isinstance(prompt.get("text"), str):
+            raise StageError(f"{path}: prompt {i} needs a 'text' string (got {prompt!r})")
+        attributes = prompt.get("attributes") or {}
+        prompt["class"] = prompt.get("class")
+        prompt["attributes"] = {"size": attributes.get("size"), "position": attributes.get("position")}
     return prompts

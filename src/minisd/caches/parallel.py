@@ -1,4 +1,9 @@
-"""What both cache builders share: the Accelerator, shard metadata, and the work split between processes."""
+"""How the cache builders run on any number of processes and still write the same bytes.
+
+The inference Accelerator (GPU when present, multi-process on CPU too), fixed batch boundaries, the
+split of shards between processes, the output folder emptied once by the main process, and every
+sample's metadata read up front.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, PartialState
+from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 
 from minisd.shards import SPLITS, Sample, iter_samples, shard_paths
@@ -16,15 +21,6 @@ from minisd.training.precision import resolve_mixed_precision
 
 def _on_cpu() -> bool:
     return not (torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available()))
-
-
-def process_state() -> PartialState:
-    """This process's place in the launch, before any model exists.
-
-    accelerate only treats a `torchrun`-style launch on a CPU-only machine as MULTI_CPU (gloo) when
-    told `cpu=True`; without it every process would think it is alone and redo all the work.
-    """
-    return PartialState(cpu=_on_cpu())
 
 
 def make_inference_accelerator(mixed_precision: str, bf16_pays_on_cpu: bool = True) -> Accelerator:

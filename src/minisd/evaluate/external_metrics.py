@@ -1,6 +1,7 @@
-"""Metrics that need outside weights, given by local path params; skipped (with the reason) otherwise.
+"""Metrics scored by networks from outside the project (standard FID's Inception, a public CLIP).
 
-Nothing here downloads: a path that does not exist is a clear error, an unset path is a skip.
+They are optional: the weights are local path params (nothing here downloads); an unset path
+skips the metric, with the reason in metrics.json, and a path that does not exist is a clear error.
 - Standard FID: `evaluate.inception_path` is the TorchScript FID Inception network used by
   StyleGAN/clean-fid (`inception-2015-12-05.pt`): called as `net(x, return_features=True)` on float
   RGB (N, 3, H, W) in [0, 255], it returns 2048-d pool features and resizes internally.

@@ -1,4 +1,4 @@
-"""Tiny shards and models for the cache tests (imported by the other test_cache*.py files)."""
+"""Tiny shards and models for the cache tests, and the autouse fixture each test_cache*.py imports."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _drawings import doodle
 from accelerate.state import AcceleratorState
 from diffusers import AutoencoderKL
 from transformers import CLIPTextConfig, CLIPTextModel
@@ -36,9 +37,7 @@ def make_samples(n: int, k: int, seed: int = 0, prefix: str = "s", multi: bool =
     samples = []
     for i in range(n):
         text, cls, size, pos = pool[i % k]
-        image = np.full((IMAGE, IMAGE), 255, np.uint8)
-        y, x = rng.integers(0, IMAGE - 8, size=2)
-        image[y : y + 8, x : x + 8] = rng.integers(0, 100)
+        image = doodle(rng, IMAGE)
         captions = [text] + ([f"a sketch of a {cls}"] if multi and i % 4 == 0 else [])
         samples.append(
             Sample(key=f"{prefix}{i:05d}", image=image, captions=captions, label=cls,
@@ -75,13 +74,6 @@ def tiny_vae(seed: int = 0, scaling_factor: float = 0.5) -> AutoencoderKL:
         up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
         latent_channels=4, norm_num_groups=8, sample_size=IMAGE, scaling_factor=scaling_factor,
     ).eval().requires_grad_(False)
-
-
-def test_fixture_samples_are_distinct():
-    samples = make_samples(10, 3)
-    assert len({s.key for s in samples}) == 10
-    assert len({s.captions[0] for s in samples}) == 3
-    assert len({s.image.tobytes() for s in samples}) == 10
 
 
 def fresh_accelerator(mixed_precision: str = "no"):

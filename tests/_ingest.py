@@ -1,4 +1,4 @@
-"""Builders shared by the ingest tests: tiny drawings, files in every layout, one-call ingest."""
+"""Builders shared by the ingest tests: image files, params, one-call ingest, Quick Draw lines (sketches: _drawings)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,6 @@ import numpy as np
 from minisd.config import IngestParams
 from minisd.ingest import run_ingest
 from minisd.shards import iter_samples
-
-
-def drawing(seed: int = 0, size: int = 96) -> np.ndarray:
-    """A random line drawing, black on white, different for every seed."""
-    rng = np.random.default_rng(seed)
-    image = np.full((size, size), 255, np.uint8)
-    points = rng.integers(size // 8, size - size // 8, size=(6, 2)).astype(np.int32)
-    cv2.polylines(image, [points.reshape(-1, 1, 2)], False, 0, 2, cv2.LINE_AA)
-    cv2.circle(image, tuple(int(v) for v in rng.integers(20, size - 20, 2)), int(rng.integers(5, 15)), 0, 2)
-    return image
 
 
 def write_png(path: Path, image: np.ndarray) -> Path:

@@ -11,7 +11,8 @@ from pathlib import Path
 import cv2
 import pytest
 import webdataset as wds
-from _ingest_helpers import drawing, ingest, params, write_png
+from _drawings import doodle
+from _ingest import ingest, params, write_png
 
 from minisd.ingest import run_ingest
 from minisd.shards import decode_png, shard_paths, split_of
@@ -28,7 +29,7 @@ def digests(folder: Path) -> dict[str, str]:
 def mixed_sources(tmp_path: Path) -> list[dict]:
     root = tmp_path / "in" / "pics"
     for i in range(6):
-        write_png(root / f"p{i}.png", drawing(i))
+        write_png(root / f"p{i}.png", doodle(i))
         (root / f"p{i}.txt").write_text(f"picture {i}")
     qd = tmp_path / "in" / "qd.ndjson"
     qd.write_text("\n".join(json.dumps({"word": "zig", "recognized": True, "key_id": str(i),
@@ -87,7 +88,7 @@ def test_rerun_removes_stale_shards(tmp_path):
 def test_preview_is_a_contact_sheet(tmp_path):
     result = ingest(tmp_path, mixed_sources(tmp_path))
     sheet = cv2.imread(str(result["out"] / "preview.png"), cv2.IMREAD_GRAYSCALE)
-    assert sheet is not None and sheet.shape[1] == 8 * 128 and sheet.shape[0] > 128
+    assert sheet is not None and sheet.shape[1] == 8 * 128 + 7 * 2 and sheet.shape[0] > 128
 
 
 def test_missing_path_fails_naming_the_param(tmp_path):
@@ -162,7 +163,7 @@ def test_real_samples_every_file_accounted_for(tmp_path):
 
 def test_bad_metadata_fails_before_any_output(tmp_path):
     root = tmp_path / "hf"
-    write_png(root / "a.png", drawing(0))
+    write_png(root / "a.png", doodle(0))
     (root / "metadata.jsonl").write_text('{"file_name": "a.png", "caption": "x"}\n')
     sources = [{"kind": "synthetic", "count": 3}, {"kind": "imagefolder", "path": str(root)}]
     with pytest.raises(StageError, match=r"ingest\.sources\[1\]\.caption_column: .*no column 'text'"):
