@@ -33,7 +33,6 @@ from minisd.training.precision import resolve_mixed_precision
 from minisd.unet.data import CaptionedLatents, seeded_generator
 from minisd.unet.diffusion import diffusion_loss, draw_noise, make_noise_scheduler
 
-TOKENS = 77
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, iters: int = 5) -> float:
@@ -104,10 +103,10 @@ def _median_time(fn, iters: int, warmup: int) -> float:
     return statistics.median(times)
 
 
-def _cached_data(n: int, hidden: int) -> CaptionedLatents:
+def _cached_data(n: int, hidden: int, tokens: int) -> CaptionedLatents:
     g = torch.Generator().manual_seed(0)
     mean = torch.randn(n, 4, 16, 16, generator=g).half()
-    emb = torch.randn(2 * n + 1, TOKENS, hidden, generator=g).half()
+    emb = torch.randn(2 * n + 1, tokens, hidden, generator=g).half()
     return CaptionedLatents(mean, mean.abs() * 0.1, [[2 * i, 2 * i + 1] for i in range(n)], emb, 2 * n)
 
 
@@ -141,8 +140,8 @@ def main() -> None:
                     ("fp32 channels_last", False, True, False, args.batch),
                     ("bf16 channels_last", True, True, False, args.batch), ("bf16", True, False, False, 2 * args.batch)]
         if args.compile:
-            variants.append(("bf16 compile", True, False, True, args.batch))
-        data = _cached_data(max(256, 2 * args.batch), scale["hidden"])
+            variants += [("fp32 compile", False, False, True, args.batch), ("bf16 compile", True, False, True, args.batch)]
+        data = _cached_data(max(256, 2 * args.batch), scale["hidden"], scale["text"].max_position_embeddings)
         for label, bf16, cl, comp, batch in variants:
             step = Step(scale["unet"], scale["hidden"], bf16, cl, comp)
             idx = torch.arange(batch)
@@ -194,7 +193,7 @@ def _cached_vs_encode(name: str, scale: dict, data: CaptionedLatents, args) -> s
     batch = args.batch
     g = torch.Generator().manual_seed(0)
     images = torch.rand(batch, 3, 128, 128, generator=g) * 2 - 1
-    ids = torch.randint(0, scale["text"].vocab_size, (batch, TOKENS), generator=g)
+    ids = torch.randint(0, scale["text"].vocab_size, (batch, scale["text"].max_position_embeddings), generator=g)
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else nullcontext
 
     def cached():

@@ -21,7 +21,8 @@ from minisd import paths
 from minisd.attributes import layout
 from minisd.clip import trainer as clip_trainer
 from minisd.clip.batches import LayoutBatches
-from minisd.clip.data import clip_pixels, uses_ink_coordinates
+from minisd.clip.data import (MIN_CROP, CaptionedImages, clip_inputs, clip_pixels, ink_boxes, tower_images,
+                              uses_ink_coordinates, uses_ink_crop)
 from minisd.clip.loss import contrastive_loss, same_text_targets
 from minisd.config import ParamsError, parse_params
 
@@ -130,12 +131,53 @@ def test_ink_coordinates_say_where_the_ink_is():
     assert x[4:].min() > 0.5 and y[4:].min() > 0.8  # sample 1: right, bottom
 
 
+def test_ink_boxes_are_squares_around_the_ink():
+    sheet = np.full((3, 100, 100), 255, np.uint8)
+    sheet[0, 10:30, 60:100] = 0  # 40 wide, 20 tall, touching the right edge
+    sheet[1, 50, 50] = 0  # one dot
+    boxes = ink_boxes(sheet)
+    np.testing.assert_allclose(boxes[0], [0.8 - 0.22, 0.2 - 0.22, 0.44], atol=1e-9)  # centre (0.8, 0.2), side 1.1 x 0.4
+    np.testing.assert_allclose(boxes[1, 2], MIN_CROP * 1.1)  # a dot is not blown up to fill the frame
+    np.testing.assert_allclose(boxes[2], [0, 0, 1])  # blank: the whole frame
+
+
+def test_ink_crop_fills_the_frame_and_keeps_where_the_ink_was():
+    sheet = np.full((2, 128, 128), 255, np.uint8)
+    cv2.circle(sheet[0], (20, 20), 10, 0, 2)  # a small circle, top left
+    cv2.circle(sheet[1], (64, 64), 50, 0, 2)  # a large circle, centre
+    crops, boxes = tower_images(sheet, 32, ink_crop=True)
+    for crop in crops:  # both circles now span the tower's frame (5% margin each side)
+        rows, cols = np.nonzero(crop < 128)
+        assert rows.min() <= 3 and rows.max() >= 28 and cols.min() <= 3 and cols.max() >= 28
+    pixels = clip_pixels(crops, 32, ink_coordinates=True, boxes=boxes)
+    ink = (1 - pixels[:, 0]) / 2
+    x = pixels[:, 1] / ink.clamp_min(1e-6)  # channel 1 is ink x frame x
+    small_x, large_x = x[0][ink[0] > 0.5], x[1][ink[1] > 0.5]
+    assert small_x.min() > -0.9 and small_x.max() < -0.45  # x of the ink in the 128 px frame: 10..30 px
+    assert large_x.min() < -0.7 and large_x.max() > 0.7
+    scored = clip_inputs(sheet, 32, ink_coordinates=True, ink_crop=True)  # what the scorers feed
+    assert torch.equal(scored, pixels)
+
+
+def test_captioned_images_feed_the_crops_they_were_built_with(shards):
+    from minisd.shards import iter_samples
+
+    samples = list(iter_samples(shards, "train"))[:6]
+    pairs = CaptionedImages.from_samples(samples, tiny_tokenizer(), 32, ink_coordinates=True, ink_crop=True)
+    expected = clip_inputs(np.stack([s.image for s in samples]), 32, ink_coordinates=True, ink_crop=True)
+    assert torch.equal(pairs.pixels(), expected)
+    assert torch.equal(pairs.pixels(torch.tensor([4, 1])), expected[[4, 1]])
+    assert pairs.layouts is None  # measured only for clip.layout_groups
+    with pytest.raises(ParamsError, match="ink_crop"):
+        tiny_params(ink_crop=True, ink_coordinates=False)
+
+
 def test_stock_clip_config_means_gray_input():
     from transformers import CLIPConfig, CLIPModel
 
     small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
     stock = CLIPModel(CLIPConfig(text_config=small, vision_config={**small, "image_size": 32, "patch_size": 16}))
-    assert not uses_ink_coordinates(stock)
+    assert not uses_ink_coordinates(stock) and not uses_ink_crop(stock)
 
 
 def test_killed_run_resumes_to_identical_weights(shards, monkeypatch):

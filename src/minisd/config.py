@@ -159,6 +159,7 @@ class ClipParams(Section):
     projection_dim: int = Field(128, gt=0)
     sincos_positions: bool = False  # start the ViT's patch positions from 2-D sine-cosine, not noise
     ink_coordinates: bool = True  # ViT input: gray + the ink's x and y (clip/data.py: clip_pixels)
+    ink_crop: bool = False  # ViT gray channel: the ink's bounding square, scaled to fill the frame
     temperature: float = Field(0.07, gt=0, le=1)  # initial softmax temperature (learned from there)
     seed: int = 0
     batch_size: int = Field(64, gt=1)  # per process; contrastive: larger batches, more negatives
@@ -179,6 +180,8 @@ class ClipParams(Section):
     def _groups_divide_batch(self):
         if self.layout_groups and self.batch_size % self.layout_groups:
             raise ValueError(f"layout_groups ({self.layout_groups}) must divide batch_size ({self.batch_size})")
+        if self.ink_crop and not self.ink_coordinates:
+            raise ValueError("ink_crop needs ink_coordinates: true (the coordinates are what keep size and position)")
         return self
 
 

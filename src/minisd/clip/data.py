@@ -27,25 +27,89 @@ def downscale(images: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(images)
 
 
-def clip_pixels(images: np.ndarray | torch.Tensor, size: int, ink_coordinates: bool = False) -> torch.Tensor:
+INK = 200  # gray below this is ink (strokes are dark; anti-aliased edges are grey)
+MIN_CROP = 1 / 8  # an ink box is at least this share of the frame: a dot is not blown up to fill it
+
+
+def ink_boxes(images: np.ndarray) -> np.ndarray:
+    """(N, 3) float: each sketch's square around its ink as (x0, y0, side), in frames of side 1.
+
+    The square is centred on the ink's bounding box, 10% wider than its longer side; a blank
+    image gets the whole frame.
+    """
+    boxes = np.tile(np.array([0.0, 0.0, 1.0]), (len(images), 1))
+    for i, image in enumerate(images):
+        ys, xs = np.nonzero(image < INK)
+        if len(xs) == 0:
+            continue
+        h, w = image.shape
+        side = max((xs.max() - xs.min() + 1) / w, (ys.max() - ys.min() + 1) / h, MIN_CROP) * 1.1
+        cx, cy = (xs.min() + xs.max() + 1) / 2 / w, (ys.min() + ys.max() + 1) / 2 / h
+        boxes[i] = cx - side / 2, cy - side / 2, side
+    return boxes
+
+
+def crop_to_boxes(images: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (N, size, size): each box scaled to fill the frame; outside the sketch is paper."""
+    out = np.empty((len(images), size, size), np.uint8)
+    for i, (image, (x0, y0, side)) in enumerate(zip(images, boxes)):
+        h, w = image.shape
+        pad = max(h, w)
+        padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
+        left, top = int(round(x0 * w)) + pad, int(round(y0 * h)) + pad
+        crop = padded[top : top + max(1, int(round(side * h))), left : left + max(1, int(round(side * w)))]
+        out[i] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def tower_images(images: np.ndarray, size: int, ink_crop: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Full-size sketches -> (images at the tower's side, ink boxes or None): done once per image."""
+    images = np.asarray(images)
+    if not ink_crop:
+        return downscale(images, size), None
+    boxes = ink_boxes(images)
+    return crop_to_boxes(images, boxes, size), boxes
+
+
+def clip_pixels(images: np.ndarray | torch.Tensor, size: int, ink_coordinates: bool = False,
+                boxes: np.ndarray | torch.Tensor | None = None) -> torch.Tensor:
     """uint8 (N, H, W) gray sketches -> float (N, 3, size, size) in [-1, 1], as the vision tower sees them.
 
     Gray in all three channels, or with `ink_coordinates` the gray in channel 0 and the ink's x and
     y in channels 1 and 2 (CoordConv): each patch then says where its ink lies from the first step,
     which a from-scratch ViT's learned positions take far longer to find than CLIP's budget allows.
+    With `boxes` (from `tower_images(..., ink_crop=True)`) the images are ink crops and the x, y
+    are still those of the whole frame: the shape fills the tower's few patches at any size,
+    and where it lies and how large it is stay in the coordinates.
     """
     pixels = to_pixels(downscale(images, size), channels=3)
     if ink_coordinates:
         ink = (1 - pixels[:, 0]) / 2  # paper 0, ink 1
-        ramp = torch.linspace(-1, 1, size)
-        pixels[:, 1] = ink * ramp.view(1, 1, size)
-        pixels[:, 2] = ink * ramp.view(1, size, 1)
+        if boxes is None:
+            xs = ys = torch.linspace(-1, 1, size).expand(len(pixels), size)
+        else:
+            steps = (torch.arange(size, dtype=torch.float32) + 0.5) / size  # pixel centres
+            boxes = torch.as_tensor(np.asarray(boxes), dtype=torch.float32)
+            x0, y0, side = boxes[:, :1], boxes[:, 1:2], boxes[:, 2:]
+            xs, ys = 2 * (x0 + side * steps) - 1, 2 * (y0 + side * steps) - 1
+        pixels[:, 1] = ink * xs[:, None, :]
+        pixels[:, 2] = ink * ys[:, :, None]
     return pixels
+
+
+def clip_inputs(images: np.ndarray, size: int, ink_coordinates: bool = False, ink_crop: bool = False) -> torch.Tensor:
+    """Full-size sketches -> the vision tower's input, as training saw them (scorers call this)."""
+    small, boxes = tower_images(images, size, ink_crop)
+    return clip_pixels(small, size, ink_coordinates, boxes)
 
 
 def uses_ink_coordinates(model) -> bool:
     """The input convention a saved CLIP was trained with (absent, as in stock CLIPs: gray)."""
     return bool(getattr(model.config.vision_config, "ink_coordinates", False))
+
+
+def uses_ink_crop(model) -> bool:
+    return bool(getattr(model.config.vision_config, "ink_crop", False))
 
 
 def tokenize(tokenizer, texts: list[str]) -> torch.Tensor:
@@ -76,6 +140,7 @@ class CaptionedImages:
     labels: list[str | None]
     eos_id: int
     ink_coordinates: bool = False  # the vision tower's input convention, see clip_pixels
+    boxes: torch.Tensor | None = None  # (N, 3) ink boxes when `images` are ink crops (clip.ink_crop)
     layouts: list[str] | None = None  # per image: `attributes.layout`, for clip/batches.py
 
     def __post_init__(self):
@@ -86,13 +151,17 @@ class CaptionedImages:
         self._rows = torch.tensor([r for rows in self.caption_rows for r in rows], dtype=torch.long)
 
     @classmethod
-    def from_samples(cls, samples: list[Sample], tokenizer, size: int,
-                     ink_coordinates: bool = False) -> "CaptionedImages":
-        """Samples without any caption cannot be paired and are left out (counted in the caller's log)."""
+    def from_samples(cls, samples: list[Sample], tokenizer, size: int, ink_coordinates: bool = False,
+                     ink_crop: bool = False, with_layouts: bool = False) -> "CaptionedImages":
+        """Samples without any caption cannot be paired and are left out (counted in the caller's log).
+
+        `with_layouts` measures each sketch's size and position (only `clip.layout_groups` uses them).
+        """
         samples = [s for s in samples if any(c.strip() for c in s.captions)]
         texts = sorted({c for s in samples for c in s.captions if c.strip()})
         row = {t: i for i, t in enumerate(texts)}
-        images = downscale(np.stack([s.image for s in samples]), size) if samples else np.zeros((0, size, size), np.uint8)
+        images, boxes = (tower_images(np.stack([s.image for s in samples]), size, ink_crop) if samples
+                         else (np.zeros((0, size, size), np.uint8), None))  # fmt: skip
         return cls(
             images=torch.from_numpy(images),
             texts=texts,
@@ -101,7 +170,8 @@ class CaptionedImages:
             labels=[s.label for s in samples],
             eos_id=tokenizer.eos_token_id,
             ink_coordinates=ink_coordinates,
-            layouts=[layout(s.image) for s in samples],
+            boxes=None if boxes is None else torch.from_numpy(boxes).float(),
+            layouts=[layout(s.image) for s in samples] if with_layouts else None,
         )
 
     def __len__(self) -> int:
@@ -109,7 +179,8 @@ class CaptionedImages:
 
     def pixels(self, indices: torch.Tensor | slice | None = None) -> torch.Tensor:
         images = self.images if indices is None else self.images[indices]
-        return clip_pixels(images, images.shape[-1], self.ink_coordinates)
+        boxes = self.boxes if self.boxes is None or indices is None else self.boxes[indices]
+        return clip_pixels(images, images.shape[-1], self.ink_coordinates, boxes)
 
     def batch(self, indices: torch.Tensor, generator: torch.Generator):
         """(pixels, token ids, caption rows): one random caption of each sample; rows tell same texts apart."""

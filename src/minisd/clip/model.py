@@ -26,6 +26,7 @@ def vision_config(params: ClipParams) -> CLIPVisionConfig:
         patch_size=params.patch_size,
         num_channels=3,  # grayscale repeated (stock CLIP processors fit), or gray + ink x, y
         ink_coordinates=params.ink_coordinates,  # saved in config.json: scorers feed the same input
+        ink_crop=params.ink_crop,
         hidden_size=params.hidden_size,
         intermediate_size=params.intermediate_size,
         num_hidden_layers=params.num_layers,

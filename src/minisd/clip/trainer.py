@@ -151,7 +151,8 @@ def train_clip(params: Params, shards_dir: Path = paths.SHARDS) -> dict[str, flo
         return {}
 
     def pairs(samples):
-        return CaptionedImages.from_samples(samples, tokenizer, clip.image_size, clip.ink_coordinates)
+        return CaptionedImages.from_samples(samples, tokenizer, clip.image_size, clip.ink_coordinates, clip.ink_crop,
+                                            with_layouts=clip.layout_groups is not None)
 
     train, val = pairs(train_samples), pairs(val_samples) if val_samples else None
     dropped = len(train_samples) - len(train)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from minisd.clip.data import clip_pixels, tokenize, uses_ink_coordinates
+from minisd.clip.data import clip_inputs, tokenize, uses_ink_coordinates, uses_ink_crop
 from minisd.clip.metrics import clip_score, image_embeddings, text_embeddings
 
 log = logging.getLogger("minisd.evaluate")
@@ -32,7 +32,7 @@ def _pixels(model, folder: Path, images: np.ndarray) -> torch.Tensor:
         processor = AutoImageProcessor.from_pretrained(folder)
         return processor(images=[np.repeat(im[..., None], 3, axis=2) for im in images],
                          return_tensors="pt")["pixel_values"]
-    return clip_pixels(images, model.config.vision_config.image_size, uses_ink_coordinates(model))
+    return clip_inputs(images, model.config.vision_config.image_size, uses_ink_coordinates(model), uses_ink_crop(model))
 
 
 def clip_alignment(clip_dir: Path, prompts: list[dict], generated: np.ndarray, real_keys: list[str],
