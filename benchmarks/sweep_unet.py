@@ -10,7 +10,8 @@ models/judge, models/tokenizer, models/text_encoder and leaves them untouched):
 A recipe is NAME or NAME:key=value,... over the `unet` params of params.yaml (values are YAML;
 nested keys with dots, e.g. noise_scheduler.prediction_type=epsilon; lists with ';' as in
 block_out_channels=[32;64;128]). `--text-cache` swaps the caption embeddings (e.g. a cache made by
-another text encoder, with that encoder in `--text-encoder`), for A/Bs at equal UNet compute.
+another text encoder, with that encoder in `--text-encoder`), for A/Bs at equal UNet compute;
+with `--prompt-states` the eval prompts are sampled from that cache's rows too (benchmarks/oracle_text.py).
 Rows are appended to --table as markdown, every row, including those that did not help.
 """
 
@@ -27,6 +28,7 @@ import torch
 import yaml
 
 from minisd import paths
+from minisd.caches.text_cache import TextCache
 from minisd.config import load_params
 from minisd.evaluate.run import Locations, evaluate
 from minisd.training.precision import make_accelerator
@@ -80,7 +82,11 @@ def run_recipe(name: str, overrides: dict, args, work: Path) -> list[str]:
     minutes = (time.perf_counter() - started) / 60
     where = Locations(models=models, prompts=args.text_cache / "prompts.json", unet_live=work / "unet_live",
                       pipeline=work / "pipeline", out=work / "eval")
-    m = evaluate(evaluation, where)
+    states = None
+    if args.prompt_states:  # sample from the cache's eval-prompt rows, not through the text encoder
+        cache = TextCache.open(args.text_cache)
+        states = (cache.embeddings[cache.prompt_rows].float(), cache.embeddings[cache.empty_row].float())
+    m = evaluate(evaluation, where, states)
     rate = result.step * unet.batch_size * unet.gradient_accumulation_steps / (minutes * 60)
 
     def f(key, digits=2):
@@ -100,6 +106,8 @@ def main() -> None:
     parser.add_argument("--sample-steps", type=int, default=None, help="evaluate.steps override")
     parser.add_argument("--text-cache", type=Path, default=paths.TEXT_CACHE)
     parser.add_argument("--text-encoder", type=Path, default=paths.TEXT_ENCODER)
+    parser.add_argument("--prompt-states", action="store_true",
+                        help="sample eval prompts from --text-cache's rows (a cache no text encoder makes, e.g. oracle_text.py)")
     parser.add_argument("--table", type=Path, default=Path("benchmarks/results/sweep_unet.md"))
     parser.add_argument("--keep", type=Path, default=None, help="keep each recipe's outputs under this folder")
     args = parser.parse_args()

@@ -152,6 +152,23 @@ def test_evaluate_is_deterministic(evaluated):
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
 
 
+def test_sampling_from_prompt_states_matches_sampling_from_text(evaluated):
+    from minisd.clip.data import tokenize
+    from minisd.eval_prompts import load_prompts
+    from minisd.evaluate.run import sample_prompts
+    from minisd.pipeline import load_pipeline
+
+    root, _ = evaluated
+    pipe = load_pipeline(root / "models" / "pipeline", "cpu")
+    prompts = load_prompts(root / "prompts.json")[:3]
+    with torch.no_grad():
+        states = pipe.text_encoder(tokenize(pipe.tokenizer, [p["text"] for p in prompts] + [""]))[0]
+    from_text = sample_prompts(pipe, prompts, PARAMS)
+    from_states = sample_prompts(pipe, prompts, PARAMS, (states[:-1], states[-1]))
+    assert from_states.shape == from_text.shape == (3, 3, 32, 32)
+    assert np.abs(from_states.astype(int) - from_text.astype(int)).max() <= 1
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_optional_metrics_use_local_weights_when_given(evaluated, tmp_path):
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel

@@ -68,13 +68,21 @@ def sketch_distances(judge, generated: np.ndarray, real: np.ndarray) -> tuple[di
     }, {}
 
 
-def sample_prompts(pipe, prompts: list[dict], params: EvaluateParams) -> np.ndarray:
-    """(P, max(samples_per_prompt, grid_seeds), H, W): column j of every row uses seed + j."""
+def sample_prompts(pipe, prompts: list[dict], params: EvaluateParams, states=None) -> np.ndarray:
+    """(P, max(samples_per_prompt, grid_seeds), H, W): column j of every row uses seed + j.
+
+    states: None (the pipeline encodes the prompt texts), or (prompt states (P, tokens, hidden),
+    empty-prompt states (tokens, hidden)) to sample from, e.g. a benchmark's altered text cache.
+    """
     per_prompt = max(params.samples_per_prompt, params.grid_seeds)
     texts = [p["text"] for p in prompts for _ in range(per_prompt)]
+    negative = None
+    if states is not None:
+        texts, negative = states[0].repeat_interleave(per_prompt, dim=0), states[1]
     seeds = [params.seed + j for _ in prompts for j in range(per_prompt)]
     started = time.perf_counter()
-    flat = sample(pipe, texts, seeds, params.steps, params.guidance, params.batch_size, desc="evaluate")
+    flat = sample(pipe, texts, seeds, params.steps, params.guidance, params.batch_size, desc="evaluate",
+                  negative=negative)
     seconds = time.perf_counter() - started
     log.info("sampled %d images in %.1fs (%.2f s/img)", len(flat), seconds, seconds / max(len(flat), 1))
     return flat.reshape(len(prompts), per_prompt, *flat.shape[1:])
@@ -89,14 +97,15 @@ def judge_guesses(judge, prompts: list[dict], scored: np.ndarray) -> list[list[s
     return [guesses[i * n : (i + 1) * n] for i in range(len(prompts))]
 
 
-def evaluate(params: EvaluateParams, where: Locations = Locations()) -> dict:
+def evaluate(params: EvaluateParams, where: Locations = Locations(), prompt_states=None) -> dict:
+    """prompt_states: see `sample_prompts` (the stage leaves it None: it scores text in, sketches out)."""
     check_paths(params)
     device = PartialState().device
     export_pipeline(where.models, where.pipeline, params.scheduler)
     pipe = load_pipeline(where.pipeline, device)  # score what was exported, loaded back by stock diffusers
     log.info("exported %s (%s); sampling on %s", where.pipeline, params.scheduler, device)
     prompts = load_prompts(where.prompts)
-    images = sample_prompts(pipe, prompts, params)
+    images = sample_prompts(pipe, prompts, params, prompt_states)
     scored = images[:, : params.samples_per_prompt]
     generated = scored.reshape(-1, *scored.shape[2:])
 
