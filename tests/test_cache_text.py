@@ -129,3 +129,28 @@ def test_fixture_samples_are_distinct():
     assert len({s.key for s in samples}) == 10
     assert len({s.captions[0] for s in samples}) == 3
     assert len({s.image.tobytes() for s in samples}) == 10
+
+
+def test_oracle_cache_adds_one_vector_per_named_word_at_every_token(tmp_path, shards):
+    """benchmarks/oracle_text.py: the issue-11 oracle, which sweep rows are compared against."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from oracle_text import caption_words, oracle_states
+
+    cache, _, _ = build(tmp_path, read_all_meta(shards))
+    named = caption_words(shards, cache.prompts)
+    assert named["a sketch of a star"] == {"class": "star"}  # only the words a caption says
+    states, summary = oracle_states(cache, named, strength=1.0, seed=0)
+    delta = states - cache.embeddings.float()
+    assert summary["vectors"] == 3 + 3 + 9  # classes, sizes, positions of the 9 captions
+    assert torch.count_nonzero(delta[cache.empty_row]) == 0 and torch.count_nonzero(delta[cache.row_of("a tree")]) == 0
+    star, full = delta[cache.row_of("a sketch of a star")], delta[cache.row_of("a small star in the top left")]
+    assert torch.allclose(star, star[0].expand_as(star))  # the same vector at every token, padding included
+    assert star.abs().sum() > 0
+    assert torch.allclose(full, full[0].expand_as(full))
+    small_top_left = full[0] - star[0]  # the star vector is shared; what is left is "small" + "top left"
+    house = delta[cache.row_of("a sketch of a house")][0]
+    small_top = delta[cache.row_of("a small house in the top")][0] - house
+    assert not torch.allclose(small_top_left, small_top, atol=1e-2)  # "top left" and "top" are different words
