@@ -73,3 +73,17 @@ def test_noise_scheduler_and_min_snr():
     v = target_for(zsnr, x, n, t)
     a = zsnr.alphas_cumprod[t].sqrt().view(-1, 1, 1, 1)
     assert torch.allclose(v, a * n - (1 - a**2).sqrt() * x, atol=1e-5)
+
+
+def test_timestep_power_draws_noisy_timesteps_more_often():
+    from minisd.unet.diffusion import draw_noise
+
+    latents = torch.zeros(20000, 1, 1, 1)
+    _, uniform = draw_noise(latents, torch.Generator().manual_seed(0), 1000, 0.0)
+    _, same = draw_noise(latents, torch.Generator().manual_seed(0), 1000, 0.0, timestep_power=1.0)
+    assert torch.equal(uniform, same)  # power 1 is the plain uniform draw, byte for byte
+    _, later = draw_noise(latents, torch.Generator().manual_seed(0), 1000, 0.0, timestep_power=2.0)
+    assert later.min() >= 0 and later.max() <= 999 and later.dtype == torch.long
+    assert abs(uniform.float().mean().item() - 499.5) < 10
+    assert abs(later.float().mean().item() - 666.7) < 10  # density ~ t: mean 2T/3
+    assert (later >= 500).float().mean().item() > 0.73  # 3/4 of the draws in the noisier half

@@ -238,7 +238,9 @@ class UnetParams(Section):
     max_minutes: float | None = Field(None, gt=0)  # opt-in: stops early, still saves (not reproducible)
     grad_clip: float | None = Field(1.0, gt=0)
     caption_dropout: float = Field(0.1, ge=0, le=1)
-    snr_gamma: float | None = Field(5.0, gt=0)
+    snr_gamma: float | None = Field(None, gt=0)
+    # t = T * u ** (1 / p): 1 uniform; 2 draws noisy timesteps, where layout and class are decided, more often
+    timestep_power: float = Field(2.0, gt=0)
     noise_offset: float = Field(0.0, ge=0)
     ema_decay: float = Field(0.999, gt=0, lt=1)  # the cap; warmup 1 - (1 + step) ** -ema_power below it
     ema_power: float = Field(0.75, gt=0)

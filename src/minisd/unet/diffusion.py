@@ -50,13 +50,21 @@ def min_snr_weights(scheduler: DDPMScheduler, timesteps, gamma: float) -> torch.
     return torch.where(snr > 0, clipped / snr.clamp(min=1e-12), torch.ones_like(snr))
 
 
-def draw_noise(latents: torch.Tensor, generator: torch.Generator, num_timesteps: int, noise_offset: float):
-    """Noise (with optional per-channel offset, so the model can shift overall brightness) and timesteps."""
+def draw_noise(latents: torch.Tensor, generator: torch.Generator, num_timesteps: int, noise_offset: float,
+               timestep_power: float = 1.0):
+    """Noise (with optional per-channel offset, so the model can shift overall brightness) and timesteps.
+
+    timestep_power p draws t = T * u ** (1 / p): uniform for 1; for 2 the density grows linearly
+    with t, so a short run spends more of its steps on the noisy end, where the sketch's layout
+    and class are decided (README, performance: size 0.84 -> 0.91 at 750 steps).
+    """
     noise = torch.randn(latents.shape, generator=generator)
     if noise_offset > 0:
         noise = noise + noise_offset * torch.randn(latents.shape[:2] + (1, 1), generator=generator)
-    timesteps = torch.randint(0, num_timesteps, (len(latents),), generator=generator)
-    return noise, timesteps
+    if timestep_power == 1:
+        return noise, torch.randint(0, num_timesteps, (len(latents),), generator=generator)
+    u = torch.rand(len(latents), generator=generator)
+    return noise, (num_timesteps * u ** (1 / timestep_power)).long().clamp_max(num_timesteps - 1)
 
 
 def diffusion_loss(unet, scheduler: DDPMScheduler, latents, cond, noise, timesteps,

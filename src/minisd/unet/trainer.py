@@ -99,7 +99,8 @@ class UnetTrainer:
             indices = self.order.indices(micro_step)
             generator = seeded_generator(params.seed, micro_step, accelerator.process_index)
             latents, cond, rows = self.train.batch(indices, generator, params.caption_dropout)
-            noise, timesteps = draw_noise(latents, generator, self.num_timesteps, params.noise_offset)
+            noise, timesteps = draw_noise(latents, generator, self.num_timesteps, params.noise_offset,
+                                          params.timestep_power)
             if self.on_batch:
                 self.on_batch(step, indices, rows)
             with accelerator.accumulate(self.unet):
