@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import _tiny_models
 from _drawings import doodle
 from accelerate.state import AcceleratorState
 from diffusers import AutoencoderKL
@@ -68,12 +69,7 @@ def tiny_text_encoder(tokenizer, hidden: int = 32, seed: int = 0) -> CLIPTextMod
 
 
 def tiny_vae(seed: int = 0, scaling_factor: float = 0.5) -> AutoencoderKL:
-    torch.manual_seed(seed)
-    return AutoencoderKL(
-        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
-        latent_channels=4, norm_num_groups=8, sample_size=IMAGE, scaling_factor=scaling_factor,
-    ).eval().requires_grad_(False)
+    return _tiny_models.tiny_vae(3, (8, 16), IMAGE, scaling_factor, seed)
 
 
 def fresh_accelerator(mixed_precision: str = "no"):

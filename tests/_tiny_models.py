@@ -25,6 +25,19 @@ def tiny_tokenizer(max_length: int = 16) -> CLIPTokenizer:
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=max_length)
 
 
+def tiny_vae(image_channels: int = 1, block_out_channels: tuple[int, ...] = (8, 16), sample_size: int = 32,
+             scaling_factor: float = 0.5, seed: int = 0) -> AutoencoderKL:
+    """An untrained VAE that downsamples 2 ** (levels - 1) times, in eval mode and frozen."""
+    torch.manual_seed(seed)
+    levels = len(block_out_channels)
+    return AutoencoderKL(
+        in_channels=image_channels, out_channels=image_channels, block_out_channels=block_out_channels,
+        down_block_types=("DownEncoderBlock2D",) * levels, up_block_types=("UpDecoderBlock2D",) * levels,
+        norm_num_groups=8, latent_channels=4, layers_per_block=1, sample_size=sample_size,
+        scaling_factor=scaling_factor,
+    ).eval().requires_grad_(False)
+
+
 def make_models(root: Path, image_channels: int = 1, image_size: int = 32) -> Path:
     """models/{tokenizer,text_encoder,vae,unet,scheduler} as the upstream stages save them, but tiny."""
     models = root / "models"
@@ -36,12 +49,7 @@ def make_models(root: Path, image_channels: int = 1, image_size: int = 32) -> Pa
         intermediate_size=64, max_position_embeddings=tokenizer.model_max_length,
         bos_token_id=0, eos_token_id=1, pad_token_id=1,
     )).save_pretrained(models / "text_encoder")
-    AutoencoderKL(
-        in_channels=image_channels, out_channels=image_channels, block_out_channels=(8, 16, 16),
-        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
-        norm_num_groups=8, latent_channels=4, layers_per_block=1, sample_size=image_size,
-        scaling_factor=0.5,
-    ).save_pretrained(models / "vae")
+    tiny_vae(image_channels, (8, 16, 16), image_size).save_pretrained(models / "vae")
     UNet2DConditionModel(
         sample_size=image_size // 4, in_channels=4, out_channels=4, block_out_channels=(16, 32),
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),

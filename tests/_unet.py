@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from diffusers import AutoencoderKL
 
 from minisd.config import UnetParams
 from minisd.unet.data import CaptionedLatents
@@ -34,13 +33,6 @@ def synthetic_split(n: int = 48, seed: int = 0, size: int = 8) -> CaptionedLaten
     rows = [[2 * int(c), 2 * int(c) + 1] for c in classes]
     return CaptionedLatents(mean=mean.half(), std=std.half(), caption_rows=rows, embeddings=embeddings.half(),
                             empty_row=2 * CLASSES, keys=[f"s{i:04d}" for i in range(n)])
-
-
-def tiny_vae() -> AutoencoderKL:
-    torch.manual_seed(0)
-    return AutoencoderKL(in_channels=1, out_channels=1, block_out_channels=(8, 8), layers_per_block=1,
-                         latent_channels=4, norm_num_groups=4,
-                         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2)
 
 
 def resume_params() -> UnetParams:

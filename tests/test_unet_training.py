@@ -14,7 +14,8 @@ from minisd.unet.diffusion import make_noise_scheduler
 from minisd.unet.preview import Preview
 from minisd.unet.trainer import Outputs, fit_unet
 from minisd.unet.validation import FixedValidation
-from _unet import synthetic_split, tiny_params, tiny_vae
+from _tiny_models import tiny_vae
+from _unet import synthetic_split, tiny_params
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,9 @@ def ink_mask(image: np.ndarray, threshold: int = INK_THRESHOLD) -> np.ndarray:
     return image < threshold
 
 
-def ink_bbox(image: np.ndarray) -> tuple[int, int, int, int] | None:
+def ink_bbox(image: np.ndarray, threshold: int = INK_THRESHOLD) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1) of the ink, exclusive end; None for a blank image."""
-    mask = ink_mask(image)
+    mask = ink_mask(image, threshold)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
         return None

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from minisd.attributes import layout
+from minisd.attributes import ink_bbox, layout
 from minisd.shards import Sample
 from minisd.stage import StageError
 from minisd.vae.data import to_pixels
@@ -39,12 +39,13 @@ def ink_boxes(images: np.ndarray) -> np.ndarray:
     """
     boxes = np.tile(np.array([0.0, 0.0, 1.0]), (len(images), 1))
     for i, image in enumerate(images):
-        ys, xs = np.nonzero(image < INK)
-        if len(xs) == 0:
+        box = ink_bbox(image, INK)
+        if box is None:
             continue
+        x0, y0, x1, y1 = box
         h, w = image.shape
-        side = max((xs.max() - xs.min() + 1) / w, (ys.max() - ys.min() + 1) / h, MIN_CROP) * 1.1
-        cx, cy = (xs.min() + xs.max() + 1) / 2 / w, (ys.min() + ys.max() + 1) / 2 / h
+        side = max((x1 - x0) / w, (y1 - y0) / h, MIN_CROP) * 1.1
+        cx, cy = (x0 + x1) / 2 / w, (y0 + y1) / 2 / h
         boxes[i] = cx - side / 2, cy - side / 2, side
     return boxes
 
