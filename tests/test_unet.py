@@ -6,7 +6,7 @@ import torch
 from minisd.config import NoiseSchedulerParams
 from minisd.stage import StageError
 from minisd.unet.data import CaptionedLatents, DataOrder, seeded_generator
-from minisd.unet.diffusion import make_noise_scheduler, min_snr_weights, target_for
+from minisd.unet.diffusion import draw_noise, make_noise_scheduler, min_snr_weights, target_for
 from _unet import CLASSES, synthetic_split
 
 
@@ -76,8 +76,6 @@ def test_noise_scheduler_and_min_snr():
 
 
 def test_timestep_power_draws_noisy_timesteps_more_often():
-    from minisd.unet.diffusion import draw_noise
-
     latents = torch.zeros(20000, 1, 1, 1)
     _, uniform = draw_noise(latents, torch.Generator().manual_seed(0), 1000, 0.0)
     _, same = draw_noise(latents, torch.Generator().manual_seed(0), 1000, 0.0, timestep_power=1.0)
