@@ -1,11 +1,10 @@
-"""Tiny shards and models for the cache tests, and the autouse fixture each test_cache*.py imports."""
+"""Tiny shards and models for the cache tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 import _tiny_models
 from _drawings import doodle
@@ -79,10 +78,3 @@ def fresh_accelerator(mixed_precision: str = "no"):
 
     AcceleratorState._reset_state(reset_partial_state=True)
     return Accelerator(mixed_precision=mixed_precision, cpu=True)
-
-
-@pytest.fixture(autouse=True)
-def no_accelerate_state_left_behind():
-    """Import into each cache test module: later tests (other files) start from a clean accelerate."""
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)

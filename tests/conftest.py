@@ -1,5 +1,6 @@
 import pytest
 import torch
+from accelerate.state import AcceleratorState
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -11,3 +12,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """accelerate keeps one process-wide state (device, precision, process group); each test starts
+    without the one an earlier test left, so no result depends on the order the tests ran in."""
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)

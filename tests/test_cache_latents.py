@@ -14,8 +14,8 @@ from minisd.caches.encode import write_latent_cache
 from minisd.caches.parallel import read_all_meta
 from minisd.shards import iter_samples
 from minisd.vae.data import to_pixels
-from _caches import (  # noqa: F401 (autouse fixture)
-    fresh_accelerator, no_accelerate_state_left_behind, tiny_vae, write_shards,
+from _caches import (
+    fresh_accelerator, tiny_vae, write_shards,
 )
 
 

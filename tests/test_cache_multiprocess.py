@@ -14,8 +14,8 @@ from minisd.caches.embed import embed_text
 from minisd.caches.encode import encode_latents
 from minisd.config import load_params
 from minisd.tokenizer import save_tokenizer
-from _caches import (  # noqa: F401 (autouse fixture)
-    no_accelerate_state_left_behind, tiny_text_encoder, tiny_tokenizer, tiny_vae, write_shards,
+from _caches import (
+    tiny_text_encoder, tiny_tokenizer, tiny_vae, write_shards,
 )
 
 PARAMS = """

@@ -12,8 +12,8 @@ from minisd.caches import CacheError, TextCache
 from minisd.caches.embed import encode_texts, write_text_cache
 from minisd.caches.parallel import read_all_meta
 from minisd.shards import write_split
-from _caches import (  # noqa: F401 (autouse fixture)
-    fresh_accelerator, make_samples, no_accelerate_state_left_behind, tiny_text_encoder, tiny_tokenizer, write_shards,
+from _caches import (
+    fresh_accelerator, make_samples, tiny_text_encoder, tiny_tokenizer, write_shards,
 )
 
 PROMPTS = [{"text": "a tree", "class": None, "attributes": {"size": None, "position": None}, "key": None}]

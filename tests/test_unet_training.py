@@ -18,9 +18,9 @@ from _tiny_models import tiny_vae
 from _unet import synthetic_split, tiny_params
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def accelerator():
-    return make_accelerator("no")
+    return make_accelerator("no")  # fp32 on both CPU kinds: the same numbers, so the same thresholds, everywhere
 
 
 def _outputs(root):

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState
 
 from minisd.shards import SPLITS, Sample, iter_samples, shard_paths
 from minisd.stage import StageError
-from minisd.training.precision import resolve_mixed_precision
+from minisd.training.precision import resolve_mixed_precision, switch_process_precision
 
 
 def _on_cpu() -> bool:
@@ -37,11 +36,7 @@ def make_inference_accelerator(mixed_precision: str, bf16_pays_on_cpu: bool = Tr
     resolved = resolve_mixed_precision(mixed_precision, device)
     if mixed_precision == "auto" and on_cpu and not bf16_pays_on_cpu:
         resolved = "no"
-    state = AcceleratorState._shared_state
-    if state and state.get("_mixed_precision") not in (None, resolved):
-        # accelerate keeps one precision per process; when both caches are built in one process
-        # (tests, notebooks) the second asks for another. Keep the process group, renew the rest.
-        AcceleratorState._reset_state(reset_partial_state=False)
+    switch_process_precision(resolved)  # both caches built in one process may ask for two precisions
     return Accelerator(mixed_precision=resolved, cpu=on_cpu)
 
 

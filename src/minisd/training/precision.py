@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator, PartialState
+from accelerate.state import AcceleratorState
 
 from minisd.stage import StageError
 
@@ -51,12 +52,23 @@ def _cpu_processes() -> bool:
     return not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def switch_process_precision(resolved: str) -> None:
+    """Let this process take a new precision (one of accelerate's, already resolved).
+
+    accelerate keeps one precision per process and refuses a second one, so a notebook (or a test
+    session) that trains the VAE in fp32 and then the UNet in bf16 would fail. When the precision in
+    force differs, renew accelerate's precision state and keep the process group. Accelerators are
+    meant to be used one after the other: an earlier Accelerator follows the state it shares.
+    """
+    in_force = AcceleratorState._shared_state.get("_mixed_precision")
+    if in_force is not None and in_force != resolved:
+        AcceleratorState._reset_state(reset_partial_state=False)
+
+
 def make_accelerator(mixed_precision: str, gradient_accumulation_steps: int = 1) -> Accelerator:
     """An Accelerator for this process (single device, DDP under `accelerate launch`, multi-node)."""
     cpu = _cpu_processes()
     PartialState(cpu=cpu)  # the shared process state: created first so precision sees the real device
-    return Accelerator(
-        cpu=cpu,
-        mixed_precision=resolve_mixed_precision(mixed_precision),
-        gradient_accumulation_steps=gradient_accumulation_steps,
-    )
+    resolved = resolve_mixed_precision(mixed_precision)
+    switch_process_precision(resolved)
+    return Accelerator(cpu=cpu, mixed_precision=resolved, gradient_accumulation_steps=gradient_accumulation_steps)
