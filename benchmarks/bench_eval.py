@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 from diffusers import DDPMScheduler
 
-from minisd.components import build_unet, load_text_encoder, load_tokenizer, load_vae
+from minisd.text_encoder import load_text_encoder, load_tokenizer
+from minisd.unet.model import build_unet
+from minisd.vae.model import load_vae
 from minisd.config import load_params
 from minisd.judge import Judge, JudgeNet
 from minisd.pipeline import export_pipeline, load_pipeline, sample

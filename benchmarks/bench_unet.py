@@ -27,7 +27,7 @@ from diffusers import AutoencoderKL
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import CLIPTextConfig, CLIPTextModel
 
-from minisd.components import build_unet
+from minisd.unet.model import build_unet
 from minisd.config import UnetParams, load_params
 from minisd.training.precision import resolve_mixed_precision
 from minisd.unet.data import CaptionedLatents, seeded_generator

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import torch
 
-from minisd.components import load_vae
+from minisd.vae.model import load_vae
 from minisd.config import load_params
 from minisd.training.precision import cpu_has_native_bf16
 from minisd.vae.data import ImageBank

@@ -50,7 +50,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from transformers import CLIPTextConfig, CLIPTextModel  # noqa: E402
 
-from minisd.components import build_unet, load_vae  # noqa: E402
+from minisd.unet.model import build_unet  # noqa: E402
+from minisd.vae.model import load_vae  # noqa: E402
 from minisd.config import Params, load_params  # noqa: E402
 from minisd.stage import LAUNCH_ENV  # noqa: E402
 from minisd.training.precision import resolve_mixed_precision  # noqa: E402

@@ -1,4 +1,4 @@
-"""Stage embed_text: tokenizer + frozen text encoder -> models/, every distinct caption -> data/cache/text."""
+"""Stage embed_text: every distinct caption and eval prompt through train_clip's frozen text encoder -> data/cache/text."""
 
 from minisd.caches.embed import embed_text
 from minisd.config import load_params

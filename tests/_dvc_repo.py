@@ -47,21 +47,29 @@ def stages_run(log: str) -> set[str]:
     return set(re.findall(r"Running stage '([\w-]+)'", log))
 
 
-def project_files() -> list[str]:
-    """What a clone of the project has: tracked and untracked-but-not-ignored files, no outputs."""
+def project_files(with_lock: bool = False) -> list[str]:
+    """What a clone of the project has: tracked and untracked-but-not-ignored files, no outputs
+    (and no dvc.lock unless asked: a new repo's first `dvc repro` writes its own)."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
-    return [f for f in listed if (f in KEPT or not f.startswith(GENERATED)) and (ROOT / f).is_file()]
+    kept = KEPT + (("dvc.lock",) if with_lock else ())
+    return [f for f in listed if (f in kept or not f.startswith(GENERATED)) and (ROOT / f).is_file()]
 
 
-def make_repo(path: Path, *profiles: str) -> Path:
-    """The project's files (as a clone has them) in `path`, git-initialised, with `profiles` applied in order."""
-    for name in project_files():
+def copy_project(path: Path, with_lock: bool = False) -> Path:
+    """The project's files, as a clone has them, in `path`, git-initialised (DVC needs the repo it lives in)."""
+    for name in project_files(with_lock):
         (path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, path / name)
     sh("git", "init", "-q", "-b", "main", cwd=path)
+    return path
+
+
+def make_repo(path: Path, *profiles: str) -> Path:
+    """`copy_project` with `profiles` applied in order."""
+    copy_project(path)
     for profile in profiles:
         sh(sys.executable, "-m", "minisd", "profile", profile, cwd=path)
     return path

@@ -13,7 +13,7 @@ from minisd.caches import CacheError, LatentCache
 from minisd.caches.encode import write_latent_cache
 from minisd.caches.parallel import read_all_meta
 from minisd.shards import iter_samples
-from minisd.vae.data import to_pixels
+from minisd.pixels import to_pixels
 from _caches import (
     fresh_accelerator, tiny_vae, write_shards,
 )

@@ -9,14 +9,10 @@ import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from minisd.components import (
-    ComponentError,
-    build_unet,
-    load_text_encoder,
-    load_tokenizer,
-    load_vae,
-    weights_hash,
-)
+from minisd.components import ComponentError, weights_hash
+from minisd.text_encoder import load_text_encoder, load_tokenizer
+from minisd.unet.model import build_unet
+from minisd.vae.model import load_vae
 from minisd.config import TextEncoderParams, TokenizerParams, UnetParams, VaeParams
 from minisd.tokenizer import save_tokenizer
 

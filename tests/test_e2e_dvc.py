@@ -60,12 +60,9 @@ def test_full_repro_writes_every_output(repo):
     assert "up to date" in sh("dvc", "status", cwd=repo)
 
 
-def test_noop_repro_is_fast_and_runs_nothing(repo):
-    start = time.perf_counter()
-    log = sh("dvc", "repro", cwd=repo)
-    elapsed = time.perf_counter() - start
+def test_noop_repro_runs_nothing(repo):
+    log = sh("dvc", "repro", cwd=repo)  # how fast: benchmarks/bench_dvc.py
     assert stages_run(log) == set(), log
-    print(f"no-op dvc repro: {elapsed:.2f} s")  # reported, not asserted: see benchmarks/
 
 
 def test_remote_round_trip_to_a_fresh_clone(repo, tmp_path):

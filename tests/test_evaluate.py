@@ -13,10 +13,14 @@ from _tiny_models import make_models, make_prompts, tiny_tokenizer
 
 from minisd.config import EvaluateParams, JudgeParams
 from minisd.evaluate import Locations, evaluate
+from minisd.evaluate import ceiling
+from minisd.evaluate.adherence import score_samples
 from minisd.evaluate.carryover import carry_over
 from minisd.evaluate.distances import frechet_distance, kernel_distance, split_real
+from minisd.evaluate.external_metrics import inception_fid
 from minisd.evaluate.figures import loss_curves, read_curves, write_loss_curves
 from minisd.judge import train_judge
+from minisd.shards import Sample
 from minisd.stage import StageError
 
 PARAMS = EvaluateParams(samples_per_prompt=2, steps=2, guidance=3.0, batch_size=5, seed=0, grid_seeds=3)
@@ -83,6 +87,44 @@ def test_metrics_json_has_the_documented_keys(evaluated):
         low, high = metrics["ci95"][key]["low"], metrics["ci95"][key]["high"]
         assert 0 <= low <= metrics[key] <= high <= 1, key
     assert "prompt_retrieval_real" in metrics["skipped"]  # these test prompts name no source sample
+    assert counts["judge_small_samples"] == counts["judge_large_samples"] == PARAMS.samples_per_prompt
+    for key in ("judge_real_accuracy", "judge_vae_roundtrip_accuracy", "judge_small_accuracy"):
+        assert key in metrics["ci95"] and isinstance(metrics[key], float), key
+
+
+class _InkJudge:
+    """Calls a sketch "dark" when most of it is ink: known answers for known images."""
+
+    classes = ["dark", "light"]
+
+    def predict(self, images):
+        return ["dark" if image.mean() < 128 else "light" for image in images]
+
+
+def test_judge_ceiling_counts_hits_per_size(monkeypatch):
+    dark, light = np.zeros((8, 8), np.uint8), np.full((8, 8), 255, np.uint8)
+    val = [Sample("a", dark, [], "dark", {"size": "small"}), Sample("b", light, [], "light", {"size": "small"}),
+           Sample("c", dark, [], "dark", {"size": "large"}), Sample("d", light, [], "light", {"size": "large"}),
+           Sample("e", light, [], "light", {}), Sample("f", dark, [], "cat", {"size": "small"})]  # unknown class: out
+    monkeypatch.setattr(ceiling, "reconstruct", lambda vae, images, batch_size: np.full_like(images, 255))
+    metrics, intervals = ceiling.judge_ceiling(_InkJudge(), vae=None, val=val)
+    assert metrics == {
+        "judge_real_accuracy": 1.0, "judge_real_large_accuracy": 1.0, "judge_real_small_accuracy": 1.0,
+        # a VAE that erases the ink: only the light sketches survive the round trip
+        "judge_vae_roundtrip_accuracy": 0.6, "judge_vae_roundtrip_large_accuracy": 0.5,
+        "judge_vae_roundtrip_small_accuracy": 0.5,
+    }
+    assert intervals["judge_vae_roundtrip_accuracy"]["low"] < 0.6 < intervals["judge_vae_roundtrip_accuracy"]["high"]
+
+
+def test_judge_accuracy_within_each_asked_size():
+    prompts = [{"text": "a small dark", "class": "dark", "attributes": {"size": "small", "position": None}},
+               {"text": "a large dark", "class": "dark", "attributes": {"size": "large", "position": None}}]
+    images = np.zeros((2, 2, 8, 8), np.uint8)
+    metrics, _, counts = score_samples(prompts, images, [["dark", "light"], ["dark", "dark"]])
+    assert metrics["judge_accuracy"] == 0.75
+    assert metrics["judge_small_accuracy"] == 0.5 and metrics["judge_large_accuracy"] == 1.0
+    assert counts["judge_small_samples"] == counts["judge_large_samples"] == 2
 
 
 def test_wilson_interval_is_the_textbook_one():
@@ -170,19 +212,34 @@ def test_sampling_from_prompt_states_matches_sampling_from_text(evaluated):
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
+class FakeInception(torch.nn.Module):
+    """The FID network's calling convention, tiny: a linear map of each image's mean colour."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(3, 8)
+
+    def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        return self.proj(torch.nn.functional.adaptive_avg_pool2d(x / 255.0, 4).mean((2, 3)))
+
+
+def test_inception_fid_is_zero_for_identical_sets_and_the_squared_shift_for_shifted_ones(tmp_path):
+    torch.manual_seed(0)
+    net = FakeInception()
+    torch.jit.save(torch.jit.script(net), str(tmp_path / "inception.pt"))
+    real = np.random.default_rng(0).integers(0, 200, (64, 16, 16), dtype=np.uint8)
+    assert inception_fid(str(tmp_path / "inception.pt"), real, real.copy(), "cpu") == pytest.approx(0, abs=1e-6)
+    # +20 grey levels moves every feature by W @ (20/255, 20/255, 20/255) and leaves the covariance
+    # as it was, so the Frechet distance is exactly that shift's squared length
+    shift = net.proj.weight.detach().double().sum(1) * 20 / 255
+    fid = inception_fid(str(tmp_path / "inception.pt"), real + 20, real, "cpu")
+    assert fid == pytest.approx(float(shift.pow(2).sum()), rel=1e-4)
+
+
 def test_optional_metrics_use_local_weights_when_given(evaluated, tmp_path):
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
     root, _ = evaluated
-
-    class FakeInception(torch.nn.Module):  # the FID network's calling convention, tiny
-        def __init__(self):
-            super().__init__()
-            self.proj = torch.nn.Linear(3, 8)
-
-        def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
-            return self.proj(torch.nn.functional.adaptive_avg_pool2d(x / 255.0, 4).mean((2, 3)))
-
     torch.jit.save(torch.jit.script(FakeInception()), str(tmp_path / "inception.pt"))
     tokenizer = tiny_tokenizer()
     text = dict(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,

@@ -5,7 +5,7 @@ import torch
 from diffusers import DDPMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file
 
-from minisd.components import build_unet
+from minisd.unet.model import build_unet
 from minisd.training.checkpoints import CheckpointManager
 from minisd.training.loop import NonFiniteLossError
 from minisd.training.precision import make_accelerator

@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import save_file
 
 from minisd.config import LossWeights
-from minisd.vae.data import ImageBank, to_pixels
+from minisd.pixels import to_pixels
+from minisd.vae.data import ImageBank
 from minisd.vae.losses import VaeLoss
 from minisd.vae.lpips import CONVS, LPIPS, TAPS
 from minisd.vae.metrics import ink_f1, psnr, ssim

@@ -167,7 +167,7 @@ class ClipParams(Section):
     lr: float = Field(2e-3, gt=0)
     warmup_steps: int = Field(20, ge=0)
     weight_decay: float = Field(0.1, ge=0)
-    max_steps: int = Field(700, gt=0)
+    max_steps: int = Field(2800, gt=0)
     max_minutes: float | None = Field(None, gt=0)  # opt-in wall-clock budget; stops early, still saves
     grad_clip: float | None = Field(1.0, gt=0)
     mixed_precision: MixedPrecision = "auto"
@@ -234,7 +234,7 @@ class UnetParams(Section):
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     warmup_steps: int = Field(50, ge=0)
     weight_decay: float = Field(1e-2, ge=0)
-    max_steps: int = Field(750, gt=0)
+    max_steps: int = Field(4200, gt=0)
     max_minutes: float | None = Field(None, gt=0)  # opt-in: stops early, still saves (not reproducible)
     grad_clip: float | None = Field(1.0, gt=0)
     caption_dropout: float = Field(0.1, ge=0, le=1)

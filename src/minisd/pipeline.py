@@ -75,8 +75,8 @@ def load_components(models_dir: str | Path = paths.MODELS, scheduler: str = "dpm
     models = Path(models_dir)
     training = DDPMScheduler.from_pretrained(_require(models / "scheduler", "training scheduler", "train_unet"))
     return build_pipeline(
-        tokenizer=CLIPTokenizer.from_pretrained(_require(models / "tokenizer", "tokenizer", "embed_text")),
-        text_encoder=CLIPTextModel.from_pretrained(_require(models / "text_encoder", "text encoder", "embed_text")),
+        tokenizer=CLIPTokenizer.from_pretrained(_require(models / "tokenizer", "tokenizer", "train_clip")),
+        text_encoder=CLIPTextModel.from_pretrained(_require(models / "text_encoder", "text encoder", "train_clip")),
         vae=AutoencoderKL.from_pretrained(_require(models / "vae", "VAE", "train_vae")),
         unet=UNet2DConditionModel.from_pretrained(_require(models / "unet", "UNet", "train_unet")),
         scheduler=inference_scheduler(training.config, scheduler),

@@ -31,7 +31,7 @@ from minisd.caches.storage import CacheError, cache_dtype, write_stream
 from minisd.components import weights_hash
 from minisd.config import Params
 from minisd.shards import SPLITS, Sample, iter_samples, shard_paths
-from minisd.vae.data import to_pixels
+from minisd.pixels import to_pixels
 
 log = logging.getLogger("minisd.caches")
 META = "minisd"  # the one safetensors metadata key (JSON), so header bytes never depend on map order

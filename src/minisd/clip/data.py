@@ -17,7 +17,7 @@ import torch
 from minisd.attributes import ink_bbox, layout
 from minisd.shards import Sample
 from minisd.stage import StageError
-from minisd.vae.data import to_pixels
+from minisd.pixels import to_pixels
 
 
 def downscale(images: np.ndarray, size: int) -> np.ndarray:

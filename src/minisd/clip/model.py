@@ -12,7 +12,8 @@ import torch
 
 from transformers import CLIPConfig, CLIPModel, CLIPVisionConfig
 
-from minisd.components import load_text_encoder, param_error, seeded, text_config
+from minisd.components import param_error, seeded
+from minisd.text_encoder import load_text_encoder, text_config
 from minisd.config import ClipParams, TextEncoderParams
 
 

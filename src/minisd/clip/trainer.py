@@ -23,7 +23,8 @@ from minisd.clip.data import CaptionedImages, tokenize
 from minisd.clip.loss import contrastive_loss
 from minisd.clip.metrics import image_embeddings, retrieval, text_embeddings, zero_shot_accuracy
 from minisd.clip.model import build_clip
-from minisd.components import load_pretrained, load_text_encoder, load_tokenizer
+from minisd.components import load_pretrained
+from minisd.text_encoder import load_text_encoder, load_tokenizer
 from minisd.config import Params
 from minisd.shards import iter_samples
 from minisd.tokenizer import save_tokenizer

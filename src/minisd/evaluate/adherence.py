@@ -28,10 +28,12 @@ def score_samples(prompts: list[dict], images: np.ndarray, predicted: list[list[
     images: (P, S, H, W) uint8; predicted: the judge's class per sample (P x S), None without a judge.
     Keys: judge_accuracy (class), size_accuracy, position_accuracy, attributes_accuracy (size and
     position both right) and joint_accuracy (class, size and position all right); None when no
-    prompt carries those labels; ci95 holds each rate's 95% interval. The counts say how many
-    samples each rate is over.
+    prompt carries those labels; judge_<size>_accuracy: the class within each size the prompts ask
+    for (small sketches are the hard ones); ci95 holds each rate's 95% interval. The counts say
+    how many samples each rate is over.
     """
     hits = {k: [] for k in ("judge", "size", "position", "attributes", "joint")}
+    by_size: dict[str, list[bool]] = {}
     records = []
     for p, prompt in enumerate(prompts):
         cls = prompt.get("class")
@@ -46,6 +48,8 @@ def score_samples(prompts: list[dict], images: np.ndarray, predicted: list[list[
             ok_pos = got["position"] == want_pos if want_pos is not None else None
             if ok_class is not None:
                 hits["judge"].append(ok_class)
+                if want_size is not None:
+                    by_size.setdefault(f"judge_{want_size}", []).append(ok_class)
             if ok_size is not None:
                 hits["size"].append(ok_size)
             if ok_pos is not None:
@@ -57,6 +61,7 @@ def score_samples(prompts: list[dict], images: np.ndarray, predicted: list[list[
             samples.append({"judge": guess, **got})
         records.append({"text": prompt["text"], "class": cls, "attributes": {"size": want_size, "position": want_pos},
                         "samples": samples})
+    hits |= dict(sorted(by_size.items()))
     metrics = {f"{k}_accuracy": _rate(v) for k, v in hits.items()}
     counts = {f"{k}_samples": len(v) for k, v in hits.items()}
     metrics["ci95"] = {f"{k}_accuracy": dict(zip(("low", "high"), wilson_interval(sum(v), len(v))))

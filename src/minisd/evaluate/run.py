@@ -22,6 +22,7 @@ from minisd.eval_prompts import load_prompts
 from minisd.evaluate.adherence import score_samples
 from minisd.evaluate.alignment import clip_alignment
 from minisd.evaluate.carryover import carry_over
+from minisd.evaluate.ceiling import judge_ceiling
 from minisd.evaluate.distances import frechet_distance, kernel_distance, split_real
 from minisd.evaluate.figures import labelled_grid, read_curves, write_loss_curves
 from minisd.evaluate.external_metrics import check_paths, optional_metrics
@@ -124,6 +125,7 @@ def evaluate(params: EvaluateParams, where: Locations = Locations(), prompt_stat
     if real.shape[1:] != generated.shape[1:]:
         real = np.stack([cv2.resize(im, generated.shape[1:][::-1], interpolation=cv2.INTER_AREA) for im in real])
     distances, distance_skip = sketch_distances(judge, generated, real)
+    ceiling, ceiling_intervals = judge_ceiling(judge, pipe.vae, val) if judge is not None else ({}, {})
     alignment, alignment_skip = clip_alignment(where.models / "clip", prompts, scored, [s.key for s in val], real,
                                                [s.captions for s in val], device)
     carried, carry_skip = carry_over({"unet": where.unet_live / "metrics.json", "vae": where.vae_live / "metrics.json"})
@@ -131,9 +133,9 @@ def evaluate(params: EvaluateParams, where: Locations = Locations(), prompt_stat
     optional, optional_skip = optional_metrics(params, generated, scored_texts, real, device)
     skipped.update({**distance_skip, **alignment_skip, **carry_skip, **optional_skip})
 
-    intervals = adherence.pop("ci95")
-    metrics = {k: _round(v) for k, v in {**adherence, **distances, **alignment, **carried, **optional}.items()
-               if v is not None}
+    intervals = adherence.pop("ci95") | ceiling_intervals
+    metrics = {k: _round(v) for k, v in {**adherence, **ceiling, **distances, **alignment, **carried,
+                                         **optional}.items() if v is not None}
     metrics["ci95"] = {name: {end: _round(x) for end, x in bounds.items()} for name, bounds in intervals.items()}
     if judge is not None:
         metrics["judge_val_accuracy"] = _round(judge.info.get("val_accuracy"))

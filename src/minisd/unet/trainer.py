@@ -18,7 +18,7 @@ from diffusers import UNet2DConditionModel
 from diffusers.training_utils import EMAModel
 
 from minisd import paths
-from minisd.components import build_unet
+from minisd.unet.model import build_unet
 from minisd.config import UnetParams
 from minisd.stage import StageError
 from minisd.training.checkpoints import CheckpointManager

@@ -1,7 +1,5 @@
-"""Sketch images as VAE pixels, and random training batches drawn from memory.
+"""Random VAE training batches drawn from memory (pixels: `minisd.pixels.to_pixels`).
 
-The shards hold 8-bit grayscale; every VAE here is RGB like SD's (a pretrained VAE is then a
-drop-in), so gray is repeated over 3 channels on the way in and averaged on the way out.
 The datasets of this project fit in RAM (6000 x 128 x 128 bytes = 98 MB), so batches are cut
 straight from one uint8 tensor: no loader processes, no decoding per step.
 """
@@ -11,12 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
-def to_pixels(images: np.ndarray | torch.Tensor, channels: int = 3) -> torch.Tensor:
-    """uint8 (N, H, W) gray -> float (N, channels, H, W) in [-1, 1], the range diffusers VAEs use."""
-    images = torch.as_tensor(images)
-    x = images.float().div(127.5).sub(1.0).unsqueeze(1)
-    return x.expand(-1, channels, -1, -1).contiguous()
+from minisd.pixels import to_pixels
 
 
 class ImageBank:

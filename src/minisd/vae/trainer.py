@@ -18,7 +18,8 @@ from diffusers.training_utils import EMAModel
 from torch import nn
 
 from minisd import paths
-from minisd.components import ComponentError, load_vae
+from minisd.components import ComponentError
+from minisd.vae.model import load_vae
 from minisd.config import VaeParams
 from minisd.shards import load_images
 from minisd.stage import StageError

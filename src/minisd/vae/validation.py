@@ -9,7 +9,7 @@ import torch
 from diffusers import AutoencoderKL
 
 from minisd.imagegrid import GUTTER, tile, to_uint8
-from minisd.vae.data import to_pixels
+from minisd.pixels import to_pixels
 from minisd.vae.metrics import reconstruction_metrics
 
 SCALE_SAMPLES = 512  # images whose latents set the scaling factor; plenty for one std
