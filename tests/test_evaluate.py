@@ -92,6 +92,17 @@ def test_metrics_json_has_the_documented_keys(evaluated):
         assert key in metrics["ci95"] and isinstance(metrics[key], float), key
 
 
+def test_sheets_show_every_class_at_every_size_and_one_class_at_every_place(evaluated):
+    root, _ = evaluated
+    out = root / "results" / "eval"
+    sizes = cv2.imread(str(out / "classes_by_size.png"), cv2.IMREAD_GRAYSCALE)
+    places = cv2.imread(str(out / "positions.png"), cv2.IMREAD_GRAYSCALE)
+    cell = 32 + 2  # the test images' side and the grid's gutter
+    # three classes (circle, cross, square) x three sizes, and a 3 x 3 of places; 20 px of titles
+    # above, 160 px of row labels to the left
+    assert sizes.shape == (20 + 3 * cell, 160 + 3 * cell) and places.shape == sizes.shape
+
+
 class _InkJudge:
     """Calls a sketch "dark" when most of it is ink: known answers for known images."""
 

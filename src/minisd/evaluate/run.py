@@ -26,6 +26,7 @@ from minisd.evaluate.ceiling import judge_ceiling
 from minisd.evaluate.distances import frechet_distance, kernel_distance, split_real
 from minisd.evaluate.figures import labelled_grid, read_curves, write_loss_curves
 from minisd.evaluate.external_metrics import check_paths, optional_metrics
+from minisd.evaluate.sheets import write_sheets
 from minisd.judge import load_judge
 from minisd.pipeline import export_pipeline, load_pipeline, sample
 from minisd.shards import iter_samples
@@ -148,6 +149,9 @@ def evaluate(params: EvaluateParams, where: Locations = Locations(), prompt_stat
     }
     metrics["skipped"] = dict(sorted(skipped.items()))
     write_outputs(Path(where.out), metrics, records, images, prompts, params, where)
+    classes = sorted({p["class"] for p in prompts if p["class"] is not None})
+    if not write_sheets(pipe, classes, params, Path(where.out)):
+        log.info("no classes-by-size or positions sheet: the eval prompts carry no class labels")
     for name, reason in metrics["skipped"].items():
         log.info("skipped %s: %s", name, reason)
     log.info("metrics: %s", {k: v for k, v in metrics.items() if k not in ("counts", "skipped", "ci95")})
