@@ -140,16 +140,16 @@ def evaluate(params: EvaluateParams, where: Locations = Locations(), prompt_stat
     metrics["ci95"] = {name: {end: _round(x) for end, x in bounds.items()} for name, bounds in intervals.items()}
     if judge is not None:
         metrics["judge_val_accuracy"] = _round(judge.info.get("val_accuracy"))
+    classes = sorted({p["class"] for p in prompts if p["class"] is not None})
     metrics["counts"] = {
         "prompts": len(prompts),
         "samples": len(generated),
         "real_val": len(real),
-        "classes": len({p["class"] for p in prompts if p["class"] is not None}),
+        "classes": len(classes),
         **counts,
     }
     metrics["skipped"] = dict(sorted(skipped.items()))
     write_outputs(Path(where.out), metrics, records, images, prompts, params, where)
-    classes = sorted({p["class"] for p in prompts if p["class"] is not None})
     if not write_sheets(pipe, classes, params, Path(where.out)):
         log.info("no classes-by-size or positions sheet: the eval prompts carry no class labels")
     for name, reason in metrics["skipped"].items():

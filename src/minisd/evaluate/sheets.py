@@ -18,7 +18,8 @@ from minisd.pipeline import sample
 
 
 def caption(size: str, cls: str, position: str) -> str:
-    return f"{position}: a {size} {cls}"  # one of the synthetic captions' templates
+    # synthetic.TEMPLATES[1]; importing it would make evaluate depend on the whole ingest package
+    return f"{position}: a {size} {cls}"
 
 
 def write_sheets(pipe, classes: list[str], params: EvaluateParams, out: Path) -> list[str]:
