@@ -27,7 +27,7 @@ def test_profile_applies_and_validates(name, params_copy):
             if hasattr(got, "model_dump"):
                 continue
             if isinstance(got, list) and got and hasattr(got[0], "model_dump"):
-                got = [g.model_dump() for g in got]
+                got = [g.model_dump(exclude_unset=True) for g in got]
             assert got == value, f"{section}.{key}"
 
 

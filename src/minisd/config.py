@@ -51,6 +51,16 @@ class QuickDrawSource(Section):
     recognized_only: bool = True
     max_per_class: int | None = Field(None, gt=0)
     stroke_width: float = Field(2.0, gt=0)
+    # true: each drawing at a seeded random size and 3x3 place, captioned with its class and its
+    # measured size and place in the synthetic source's templates (caption_template then unused)
+    layout: bool = False
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_caption_rule(self):
+        if self.layout and "caption_template" in self.model_fields_set:
+            raise ValueError("layout: true writes its own captions (class, size, place); drop caption_template")
+        return self
 
 
 Source = Annotated[Union[SyntheticSource, ImageFolderSource, QuickDrawSource], Field(discriminator="kind")]

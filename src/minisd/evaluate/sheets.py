@@ -12,14 +12,14 @@ import cv2
 import numpy as np
 
 from minisd.attributes import POSITIONS, SIZES
+from minisd.captions import SHEET_TEMPLATE, TEMPLATES, layout_caption
 from minisd.config import EvaluateParams
 from minisd.evaluate.figures import labelled_grid
 from minisd.pipeline import sample
 
 
 def caption(size: str, cls: str, position: str) -> str:
-    # synthetic.TEMPLATES[1]; importing it would make evaluate depend on the whole ingest package
-    return f"{position}: a {size} {cls}"
+    return layout_caption(TEMPLATES[SHEET_TEMPLATE], cls, size, position)
 
 
 def write_sheets(pipe, classes: list[str], params: EvaluateParams, out: Path) -> list[str]:

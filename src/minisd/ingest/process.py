@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from minisd.attributes import measure
+from minisd.captions import layout_captions
 from minisd.config import GateParams, NormalizeParams
 from minisd.ingest import quickdraw, synthetic
 from minisd.ingest.decode import decode
@@ -80,15 +82,28 @@ def _load(name: str, item: Item, cfg: WorkerConfig) -> Sample:
         sample.image = normalize(gray, cfg.normalize, size)
     elif item.kind == "bitmap":  # Google's bitmaps are white ink on black
         gray = 255 - np.frombuffer(item.payload, np.uint8).reshape(28, 28)
-        sample.image = normalize(gray, cfg.normalize, size, photo=False)
+        if source.layout:
+            sample.image = finish(quickdraw.place_bitmap(gray, size, quickdraw.layout_rng(source, item.key)),
+                                  cfg.normalize)  # fmt: skip
+        else:
+            sample.image = normalize(gray, cfg.normalize, size, photo=False)
     elif item.kind == "quickdraw_line":
         record, strokes = quickdraw.parse_line(item.payload, source)
-        word = record["word"].strip()
-        sample.label, sample.captions = word, [quickdraw.caption_for(source.caption_template, word)]
+        sample.label = record["word"].strip()
+        sample.captions = [quickdraw.caption_for(source.caption_template, sample.label)]
         if isinstance(record.get("key_id"), (str, int)):
-            sample.key = f"{name}-{slug(word)}-{slug(str(record['key_id']))}"
-        image = render_strokes(strokes, size, source.stroke_width, cfg.normalize.margin)
+            sample.key = f"{name}-{slug(sample.label)}-{slug(str(record['key_id']))}"
+        if source.layout:
+            image = quickdraw.place_strokes(strokes, size, source, quickdraw.layout_rng(source, item.key))
+        else:
+            image = render_strokes(strokes, size, source.stroke_width, cfg.normalize.margin)
         sample.image = finish(image, cfg.normalize)
     else:
         raise ValueError(f"unknown item kind {item.kind!r}")
+    if item.kind in ("bitmap", "quickdraw_line") and source.layout:  # captions name what was measured
+        sample.attributes = measure(sample.image)
+        if sample.attributes["size"] is None:
+            raise Reject("blank", "no ink after placing")
+        rng = quickdraw.layout_rng(source, "captions:" + item.key)
+        sample.captions = layout_captions(sample.label, sample.attributes["size"], sample.attributes["position"], rng)
     return sample

@@ -9,16 +9,21 @@ from __future__ import annotations
 import json
 import math
 import re
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
+import cv2
 import numpy as np
 
+from minisd.attributes import ink_bbox
 from minisd.config import QuickDrawSource
-from minisd.ingest.articles import with_article
+from minisd.captions import with_article
 from minisd.ingest.gates import Reject
 from minisd.ingest.items import Item, slug
+from minisd.ingest.placement import fit_to_spot, random_spot
+from minisd.ingest.render import render_strokes
 from minisd.stage import StageError
 
 WORD = re.compile(rb'"word"\s*:\s*"((?:[^"\\]|\\.)*)"')
@@ -149,3 +154,28 @@ def check_template(template: str, param: str) -> None:
     except (KeyError, IndexError, ValueError) as error:
         allowed = "{word} and {a_word}"
         raise StageError(f"{param}.caption_template: {template!r} may use only {allowed} ({error})") from None
+
+
+def layout_rng(source: QuickDrawSource, key: str) -> np.random.Generator:
+    """The placement stream of one drawing: from the source seed and the drawing's own key (file and
+    line), so it does not depend on chunking, worker count or the other files."""
+    return np.random.default_rng([source.seed, zlib.crc32(key.encode())])
+
+
+def place_strokes(strokes: list[np.ndarray], size: int, source: QuickDrawSource, rng) -> np.ndarray:
+    size_word, cell = random_spot(rng)
+    points = np.concatenate(strokes)
+    transform = fit_to_spot(points.min(axis=0), points.max(axis=0), size, source.stroke_width, size_word, cell, rng)
+    return render_strokes(strokes, size, source.stroke_width, 0.0, transform)
+
+
+def place_bitmap(gray: np.ndarray, size: int, rng) -> np.ndarray:
+    """A raster drawing (ink on white) scaled and moved as place_strokes moves strokes."""
+    box = ink_bbox(gray)
+    if box is None:
+        raise Reject("blank")
+    size_word, cell = random_spot(rng)
+    scale, offset = fit_to_spot(np.array(box[:2], float), np.array(box[2:], float), size, 0.0, size_word, cell, rng)
+    matrix = np.array([[scale, 0, offset[0]], [0, scale, offset[1]]])
+    return cv2.warpAffine(gray, matrix, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                          borderValue=255)  # fmt: skip

@@ -1,4 +1,4 @@
-"""Vector strokes -> anti-aliased raster, aspect kept and centred with a margin."""
+"""Vector strokes -> anti-aliased raster, aspect kept, centred with a margin or placed where asked."""
 
 from __future__ import annotations
 
@@ -9,15 +9,23 @@ SUPERSAMPLE = 4  # draw 4x larger then area-downscale: fractional stroke widths,
 SHIFT = 4  # fixed-point bits for sub-pixel polyline coordinates
 
 
-def render_strokes(strokes: list[np.ndarray], size: int, stroke_width: float, margin: float) -> np.ndarray:
-    """strokes: float arrays (n, 2) of x, y in any units (y down) -> (size, size) uint8 ink on white."""
-    points = np.concatenate(strokes)
-    lo, hi = points.min(axis=0), points.max(axis=0)
+def render_strokes(
+    strokes: list[np.ndarray], size: int, stroke_width: float, margin: float,
+    transform: tuple[float, np.ndarray] | None = None,
+) -> np.ndarray:
+    """strokes: float arrays (n, 2) of x, y in any units (y down) -> (size, size) uint8 ink on white.
+
+    Centred with `margin` on each side, or placed by `transform`: (scale, offset) to output pixels."""  # fmt: skip
     big = size * SUPERSAMPLE
     thickness = max(1, int(round(stroke_width * SUPERSAMPLE)))
-    usable = big * (1 - 2 * margin) - thickness
-    scale = usable / max(float((hi - lo).max()), 1e-6)
-    offset = big / 2 - (lo + hi) / 2 * scale
+    if transform is None:
+        points = np.concatenate(strokes)
+        lo, hi = points.min(axis=0), points.max(axis=0)
+        usable = big * (1 - 2 * margin) - thickness
+        scale = usable / max(float((hi - lo).max()), 1e-6)
+        offset = big / 2 - (lo + hi) / 2 * scale
+    else:
+        scale, offset = transform[0] * SUPERSAMPLE, transform[1] * SUPERSAMPLE
     canvas = np.full((big, big), 255, np.uint8)
     lines = [np.round((s * scale + offset) * (1 << SHIFT)).astype(np.int32).reshape(-1, 1, 2) for s in strokes]
     cv2.polylines(canvas, lines, False, 0, thickness, cv2.LINE_AA, SHIFT)

@@ -13,11 +13,12 @@ import math
 import cv2
 import numpy as np
 
-from minisd.attributes import POSITIONS, SIZES, measure
+from minisd.attributes import POSITIONS, measure
+from minisd.captions import layout_captions
+from minisd.ingest.placement import fit_to_spot, random_spot
 from minisd.shards import Sample
 
 TAU = 2 * math.pi
-EXTENTS = {"small": (0.25, 0.40), "medium": (0.50, 0.65), "large": (0.75, 0.92)}  # bins of attributes.SIZE_EDGES
 SHIFT = 4
 
 
@@ -192,41 +193,7 @@ def distort(strokes, rng):
     return [p @ m.T for p in strokes]
 
 
-# ----------------------------------------------------------------------------- captions
-
-POSITION_PHRASES = {
-    "top left": "in the top left", "top": "at the top", "top right": "in the top right",
-    "left": "on the left", "center": "in the center", "right": "on the right",
-    "bottom left": "in the bottom left", "bottom": "at the bottom", "bottom right": "in the bottom right",
-}  # fmt: skip
-TEMPLATES = (
-    "a {size} {cls} {where}",
-    "{pos}: a {size} {cls}",
-    "{where}, a {size} {cls}",
-    "a sketch of a {size} {cls}, {pos}",
-    "a {size} drawing of {a_cls} {where}",
-    "{a_cls}, {size}, {pos}",
-)
-
-
-def article(word: str) -> str:
-    return ("an " if word[0] in "aeiou" else "a ") + word
-
-
-def captions(cls: str, size: str, pos: str, rng, n: int = 3) -> list[str]:
-    fields = dict(cls=cls, a_cls=article(cls), size=size, pos=pos, where=POSITION_PHRASES[pos])
-    return [TEMPLATES[i].format(**fields) for i in sorted(rng.choice(len(TEMPLATES), size=n, replace=False))]
-
-
 # ----------------------------------------------------------------------------- one doodle
-
-
-def _centre(cell: int, half: float, rng) -> float:
-    """A centre coordinate inside grid cell `cell` (0..2) that keeps the drawing on the canvas."""
-    lo, hi = max(cell / 3 + 0.03, half + 0.02), min((cell + 1) / 3 - 0.03, 1 - half - 0.02)
-    if lo > hi:  # this size cannot sit in that cell; the nearest feasible spot, labels are measured
-        return float(np.clip((cell + 0.5) / 3, half + 0.02, 1 - half - 0.02))
-    return float(rng.uniform(lo, hi))
 
 
 def draw(cls: str, rng, size: int = 128) -> tuple[np.ndarray, str, str]:
@@ -236,16 +203,10 @@ def draw(cls: str, rng, size: int = 128) -> tuple[np.ndarray, str, str]:
     strokes = [wobble(densify(s, 0.05), rng, wob) for s in strokes]
     if cls in CLOSED:
         strokes[0] = loose_ends(strokes[0], rng)
-    size_word = SIZES[int(rng.integers(len(SIZES)))]
-    cell = int(rng.integers(len(POSITIONS)))
+    size_word, cell = random_spot(rng)
     thickness = rng.uniform(2.0, 4.0) * size / 128
     points = np.concatenate(strokes)
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    extent = rng.uniform(*EXTENTS[size_word]) * size
-    scale = (extent - thickness) / float((hi - lo).max())
-    half = (hi - lo) * scale / 2 / size + thickness / 2 / size
-    cx, cy = _centre(cell % 3, half[0], rng), _centre(cell // 3, half[1], rng)
-    offset = np.array([cx, cy]) * size - (lo + hi) / 2 * scale
+    scale, offset = fit_to_spot(points.min(axis=0), points.max(axis=0), size, thickness, size_word, cell, rng)
     canvas = np.full((size, size), 255, np.uint8)
     lines = [np.round((s * scale + offset) * (1 << SHIFT)).astype(np.int32).reshape(-1, 1, 2) for s in strokes]
     cv2.polylines(canvas, lines, False, 0, max(1, int(round(thickness))), cv2.LINE_AA, SHIFT)
@@ -262,7 +223,7 @@ def make_sample(index: int, seed: int, size: int, name: str = "synthetic") -> Sa
     return Sample(
         key=f"{name}-{index:06d}",
         image=image,
-        captions=captions(cls, attributes["size"], attributes["position"], rng),
+        captions=layout_captions(cls, attributes["size"], attributes["position"], rng),
         label=cls,
         attributes=attributes,
         source=name,

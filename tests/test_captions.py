@@ -2,7 +2,7 @@
 
 import pytest
 
-from minisd.ingest.articles import with_article
+from minisd.captions import with_article
 from minisd.ingest.quickdraw import caption_for
 
 
