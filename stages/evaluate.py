@@ -1,12 +1,13 @@
-"""Stage evaluate: export models/pipeline and score it into results/eval."""
+"""Stage evaluate: export models/pipeline, score it into results/eval, write its model card."""
 
 from minisd.config import load_params
-from minisd.evaluate import evaluate
+from minisd.evaluate import evaluate, write_model_card
 from minisd.stage import main
 
 
 def run() -> None:
-    evaluate(load_params().evaluate)
+    params = load_params()
+    write_model_card(params, evaluate(params.evaluate))
 
 
 if __name__ == "__main__":

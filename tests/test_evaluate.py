@@ -320,3 +320,42 @@ def test_loss_curves_share_axes_per_trainer_and_write_a_png(tmp_path):
     one_row = cv2.imread(str(tmp_path / "none.png"), cv2.IMREAD_GRAYSCALE)
     assert two_rows.shape == (2 * one_row.shape[0], 2 * one_row.shape[1])  # unet: loss, lr; vae: psnr
     assert two_rows.std() > one_row.std() > 0  # curves, axes and text drawn; the empty one holds just a note
+
+
+def test_model_card_loads_as_a_hub_card_and_tells_the_run(evaluated):
+    from huggingface_hub import ModelCard
+
+    from minisd.config import parse_params
+    from minisd.evaluate import write_model_card
+    from minisd.evaluate.model_card import SHEET
+
+    root, metrics = evaluated
+    params = parse_params({"ingest": {"sources": [{"kind": "synthetic", "count": 160}]},
+                           "unet": {"max_steps": 123}, "evaluate": {"license": "cc-by-4.0"}}, "test")  # fmt: skip
+    report = root / "report.json"
+    report.write_text(json.dumps({"sources": {"synthetic": {"accepted": 157}}}))
+    pipeline = root / "models" / "pipeline"
+    path = write_model_card(params, metrics, pipeline, report, root / "prompts.json", root / "results" / "eval" / SHEET)
+    card = ModelCard.load(path)
+    assert card.data.library_name == "diffusers" and card.data.pipeline_tag == "text-to-image"
+    assert card.data.license == "cc-by-4.0"
+    text = card.text
+    assert "157 procedurally drawn doodles" in text and "| UNet training steps | `123` |" in text
+    judge = metrics["ci95"]["judge_accuracy"]
+    assert f"| {metrics['judge_accuracy']:.3g} | [{judge['low']:.2f}, {judge['high']:.2f}] |" in text
+    classes = sorted({p["class"] for p in json.loads((root / "prompts.json").read_text()) if p["class"]})
+    assert f"Classes ({len(classes)}): {', '.join(classes)}." in text
+    assert (pipeline / SHEET).read_bytes() == (root / "results" / "eval" / SHEET).read_bytes()
+    assert f"![samples]({SHEET})" in text
+
+
+def test_model_card_recipe_keys_are_evaluate_params_in_dvc_yaml():
+    """A recipe key the stage does not list would leave a stale card after that param changed."""
+    import yaml
+
+    from minisd.evaluate.model_card import RECIPE
+
+    listed = yaml.safe_load(open("dvc.yaml"))["stages"]["evaluate"]["params"]
+    for key, _ in RECIPE:
+        assert key in listed or key.split(".")[0] in listed, key
+    assert "ingest.sources" in listed

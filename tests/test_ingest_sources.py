@@ -7,10 +7,12 @@ import json
 from collections import Counter
 
 import numpy as np
+import pytest
 from _drawings import doodle
 from _ingest import ingest, quickdraw_line, write_png
 
 from minisd.attributes import INK_THRESHOLD, POSITIONS, SIZES, measure
+from minisd.captions import POSITION_PHRASES
 from minisd.ingest import synthetic
 from minisd.ingest.quickdraw import parse_line
 from minisd.config import QuickDrawSource
@@ -129,3 +131,42 @@ def test_quickdraw_caption_template_with_article(tmp_path):
                     drawing_=[[[0, 200, 30], [250, 0, 90]]]))  # fmt: skip
     result = ingest(tmp_path, [{"kind": "quickdraw", "path": str(path), "caption_template": "a sketch of {a_word}"}])
     assert sorted(s.captions[0] for s in result["samples"].values()) == ["a sketch of a cat", "a sketch of an airplane"]
+
+
+def _varied_drawing(i: int) -> list:
+    """A distinct drawing per i (near-duplicate detection would drop identical ones)."""
+    rng = np.random.default_rng(i)
+    return [[rng.integers(0, 256, 6).tolist(), rng.integers(0, 256, 6).tolist()] for _ in range(3)]
+
+
+def test_quickdraw_layout_places_and_captions_what_it_measured(tmp_path):
+    root = tmp_path / "qd"
+    root.mkdir()
+    lines = [quickdraw_line("cake", drawing_=_varied_drawing(i), key_id=str(i)) for i in range(120)]
+    (root / "cake.ndjson").write_text("\n".join(lines))
+    bitmaps = np.zeros((12, 784), np.uint8)
+    for i in range(12):
+        bitmaps[i].reshape(28, 28)[3 + i % 5 : 25, 4 + i : 9 + i] = 255
+    np.save(root / "full_numpy_bitmap_sail.npy", bitmaps)
+    source = {"kind": "quickdraw", "path": str(root), "layout": True, "seed": 3}
+    first = ingest(tmp_path / "a", [source])
+    samples = first["samples"]
+    assert first["rejects"] == [] and len(samples) == 132
+    for s in samples.values():
+        assert s.attributes == measure(s.image), s.key
+        size, position = s.attributes["size"], s.attributes["position"]
+        assert len(s.captions) == 3 and len(set(s.captions)) == 3
+        assert all(s.label in c and size in c and POSITION_PHRASES[position].split()[-1] in c for c in s.captions), s.captions
+    assert {s.attributes["size"] for s in samples.values()} == {"small", "medium", "large"}
+    assert len({s.attributes["position"] for s in samples.values()}) == 9, Counter(s.attributes["position"] for s in samples.values())
+    assert {s.label for s in samples.values()} == {"cake", "sail"}
+    again = ingest(tmp_path / "b", [source], workers=2)  # same seed: the same images and captions, any pool
+    assert {k: (s.image.tobytes(), s.captions) for k, s in again["samples"].items()} == \
+        {k: (s.image.tobytes(), s.captions) for k, s in samples.items()}  # fmt: skip
+    other = ingest(tmp_path / "c", [{**source, "seed": 4}])
+    assert sum((other["samples"][k].image != s.image).any() for k, s in samples.items()) > 120
+
+
+def test_quickdraw_layout_refuses_a_caption_template():
+    with pytest.raises(ValueError, match="layout: true writes its own captions.*caption_template"):
+        QuickDrawSource(kind="quickdraw", path=".", layout=True, caption_template="a {word}")

@@ -7,6 +7,7 @@ from _drawings import SHAPES, doodle_samples, make_shards
 from minisd.config import JudgeParams
 from minisd.judge import Judge, load_judge, train_judge
 from minisd.judge.augment import augment_batch
+from minisd.judge.train import load_labelled
 from minisd.shards import write_split
 
 TINY = JudgeParams(channels=[8, 16, 32], image_size=32, batch_size=16, lr=1e-2, epochs=12, seed=0)
@@ -21,11 +22,15 @@ def trained(tmp_path_factory):
 
 
 def test_judge_beats_chance_and_reports_val_accuracy(trained):
-    root, _, summary = trained
+    root, shards, summary = trained
     assert summary["num_classes"] == len(SHAPES)
     assert summary["chance_accuracy"] == pytest.approx(1 / len(SHAPES))
     assert summary["val_accuracy"] >= 0.5  # chance is 0.25
-    assert 0.0 <= summary["val_accuracy_restyled"] <= 1.0
+    # the restyled accuracy is the saved judge's on the val images restyled with the documented seed
+    val_images, val_labels, _ = load_labelled(shards, "val")
+    restyled = augment_batch(val_images, np.random.default_rng(TINY.seed + 1))
+    hits = [p == t for p, t in zip(Judge.load(root / "judge").predict(restyled), val_labels)]
+    assert summary["val_accuracy_restyled"] == pytest.approx(np.mean(hits))
     metrics = json.loads((root / "live" / "metrics.json").read_text())
     assert metrics["val_accuracy"] == pytest.approx(summary["val_accuracy"])
     assert (root / "live" / "plots" / "metrics" / "val_accuracy.tsv").is_file()

@@ -300,6 +300,7 @@ class EvaluateParams(Section):
     grid_seeds: int = Field(4, gt=0)  # columns of the sample grid
     inception_path: str | None = None  # local Inception weights for standard FID; skipped if unset
     clip_path: str | None = None  # local CLIP model folder for CLIP score; skipped if unset
+    license: str = Field("other", min_length=1)  # the model card's hub license id, e.g. cc-by-4.0
 
 
 class Params(Section):

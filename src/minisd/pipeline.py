@@ -97,7 +97,12 @@ def load_pipeline(path: str | Path = paths.PIPELINE, device: str | torch.device 
         raise StageError(
             f"no exported pipeline at {path}: run `dvc repro` (or `dvc pull` to fetch a trained one)"
         )
-    pipe = StableDiffusionPipeline.from_pretrained(path)
+    try:  # safetensors only: a folder missing its weights fails here instead of falling back to pickles
+        pipe = StableDiffusionPipeline.from_pretrained(path, use_safetensors=True)
+    except (OSError, ValueError) as error:
+        raise StageError(
+            f"the pipeline at {path} is incomplete or damaged ({error}): rerun `dvc repro evaluate` (or `dvc pull`)"
+        ) from None
     pipe.to(device or PartialState().device)
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -1,5 +1,7 @@
-"""The evaluate stage: the exported pipeline, scored offline (judge accuracy, attributes, sketch-FID/KID)."""
+"""The evaluate stage: the exported pipeline, scored offline (judge accuracy, attributes, sketch-FID/KID),
+and its model card."""
 
+from minisd.evaluate.model_card import write_model_card
 from minisd.evaluate.run import Locations, evaluate
 
-__all__ = ["Locations", "evaluate"]
+__all__ = ["Locations", "evaluate", "write_model_card"]
