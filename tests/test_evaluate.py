@@ -349,6 +349,21 @@ def test_model_card_loads_as_a_hub_card_and_tells_the_run(evaluated):
     assert f"![samples]({SHEET})" in text
 
 
+def test_model_card_data_lines_use_the_names_ingest_reported():
+    """A file source is named by its stem (`ingest.run.source_names`): the card takes names from the report."""
+    from minisd.config import parse_params
+    from minisd.evaluate.model_card import data_lines
+
+    params = parse_params({"ingest": {"sources": [{"kind": "synthetic", "count": 10},
+                                                  {"kind": "quickdraw", "path": "quickdraw/cat.ndjson"}]}}, "test")  # fmt: skip
+    report = {"sources": {"synthetic": {"accepted": 10}, "cat": {"accepted": 7}}}
+    lines, datasets = data_lines(report, params)
+    assert lines[0].startswith("- `synthetic`: 10 procedurally drawn doodles")
+    assert lines[1].startswith("- `cat`: 7 Quick, Draw! drawings from `data/raw/quickdraw/cat.ndjson`")
+    assert datasets == ["quickdraw"]
+    assert data_lines({}, params)[0][1].startswith("- ? Quick, Draw! drawings")
+
+
 def test_model_card_recipe_keys_are_evaluate_params_in_dvc_yaml():
     """A recipe key the stage does not list would leave a stale card after that param changed."""
     import yaml

@@ -9,13 +9,13 @@ a message, so the page keeps serving.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 from minisd import paths
+from minisd.eval_prompts import load_prompts
 from minisd.stage import StageError
 
 LIMITS = {"images": (1, 16), "steps": (1, 100), "guidance": (0.0, 20.0), "seed": (0, 2**31 - 1)}
@@ -27,10 +27,10 @@ def example_prompts(prompts_file: Path = paths.TEXT_CACHE / "prompts.json") -> l
     """The eval prompts (what the model was scored on), one per class first; a fixed few without them."""
     if not prompts_file.is_file():
         return list(FALLBACK_EXAMPLES)
-    prompts = json.loads(prompts_file.read_text())
-    first_of_class = {p["class"]: p["text"] for p in reversed(prompts) if p.get("class")}
+    prompts = load_prompts(prompts_file)
+    first_of_class = {p["class"]: p["text"] for p in reversed(prompts) if p["class"]}
     texts = [first_of_class[c] for c in sorted(first_of_class)] + [p["text"] for p in prompts]
-    return list(dict.fromkeys(texts))[:EXAMPLES_SHOWN] or list(FALLBACK_EXAMPLES)
+    return list(dict.fromkeys(texts))[:EXAMPLES_SHOWN]
 
 
 def check_request(prompt: str, images, steps, guidance, seed) -> tuple[str, int, int, float, int]:

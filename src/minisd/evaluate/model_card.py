@@ -17,6 +17,7 @@ import yaml
 from minisd import paths
 from minisd.config import Params
 from minisd.eval_prompts import load_prompts
+from minisd.evaluate.sheets import caption
 
 SHEET = "classes_by_size.png"
 # (params key, what it is): the recipe table; dvc.yaml's evaluate stage lists each of these keys
@@ -67,19 +68,20 @@ def lookup(params: Params, dotted: str):
 
 
 def data_lines(report: dict, params: Params) -> tuple[list[str], list[str]]:
-    """One line per ingest source (what it is, how many drawings) and the dataset names for the header."""
-    accepted = {name: entry.get("accepted") for name, entry in report.get("sources", {}).items()}
+    """One line per ingest source (what it is, how many drawings) and the dataset names for the header.
+
+    The report lists the sources in params order under the names ingest gave them (`source_names`)."""
+    entries = list(report.get("sources", {}).items()) or [(None, {})] * len(params.ingest.sources)
     lines, datasets = [], []
-    for source in params.ingest.sources:
-        name = source.name or (source.kind if source.kind == "synthetic" else Path(source.path).name)
-        count = accepted.get(name, "?")
+    for source, (name, counts) in zip(params.ingest.sources, entries):
+        label, count = f"`{name}`: " if name else "", counts.get("accepted", "?")
         if source.kind == "synthetic":
-            lines.append(f"- `{name}`: {count} procedurally drawn doodles (offline, seed {source.seed})")
+            lines.append(f"- {label}{count} procedurally drawn doodles (offline, seed {source.seed})")
         elif source.kind == "quickdraw":
-            lines.append(f"- `{name}`: {count} Quick, Draw! drawings from `data/raw/{source.path}`. {QUICKDRAW_CREDIT}")
+            lines.append(f"- {label}{count} Quick, Draw! drawings from `data/raw/{source.path}`. {QUICKDRAW_CREDIT}")
             datasets.append("quickdraw")
         else:
-            lines.append(f"- `{name}`: {count} images from `data/raw/{source.path}`")
+            lines.append(f"- {label}{count} images from `data/raw/{source.path}`")
     return lines, datasets
 
 
@@ -130,7 +132,8 @@ def card_text(params: Params, metrics: dict, report: dict, classes: list[str], w
         "\n".join(metric_rows(metrics)),
     ]
     if with_sheet:
-        parts.append(f"Every class at every size (prompt \"center: a <size> <class>\", one seed):\n\n![samples]({SHEET})")
+        prompt = caption("<size>", "<class>", "center")
+        parts.append(f"Every class at every size (prompt \"{prompt}\", one seed):\n\n![samples]({SHEET})")
     parts += [
         "## Limits",
         "- Draws only the classes above, at 128x128, black ink on white; other words are ignored or give blobs.\n"
