@@ -20,7 +20,7 @@ from minisd.text_encoder import load_text_encoder, load_tokenizer
 from minisd.unet.model import build_unet
 from minisd.vae.model import load_vae
 from minisd.config import load_params
-from minisd.judge import Judge, JudgeNet
+from minisd.judge.model import Judge, JudgeNet
 from minisd.pipeline import export_pipeline, load_pipeline, sample
 
 CAPTIONS = [f"a {s} {c} in the {p}" for s in ("small", "large") for c in ("star", "house", "fish") for p in ("top left", "center")]

@@ -53,6 +53,7 @@ from transformers import CLIPTextConfig, CLIPTextModel  # noqa: E402
 from minisd.unet.model import build_unet  # noqa: E402
 from minisd.vae.model import load_vae  # noqa: E402
 from minisd.config import Params, load_params  # noqa: E402
+from minisd.project_copy import copy_project  # noqa: E402
 from minisd.stage import LAUNCH_ENV  # noqa: E402
 from minisd.training.precision import resolve_mixed_precision  # noqa: E402
 from minisd.unet.data import CaptionedLatents, seeded_generator  # noqa: E402
@@ -68,8 +69,6 @@ SMOKE_STEPS = {  # and then these, so the whole smoke run takes about 2 minutes 
              "log_every": 1, "checkpoint_every": 2},
     "evaluate": {"steps": 2},
 }
-GENERATED = ("data/", "models/", "results/", ".checkpoints/", "dvc.lock", "dvc_plots/")
-INPUTS = ("data/raw/",)  # under data/ but the pipeline's input (ingest depends on it), not an output
 MULTI_PROCESS_ARGS = "--multi_gpu --num_processes 2"
 MARKER_ENV = "GPU_CHECK_MARKER"  # tags the processes of the 2-process run
 CACHED_GOAL = 5.0  # the caches should make a train_unet step at least this much faster than encoding
@@ -251,18 +250,9 @@ def failure_reason(output: str, rc: int) -> str:
 # ----------------------------------------------------------------------------- part 1: the throwaway project
 
 
-def project_files() -> list[str]:
-    """What git would ship (tracked and untracked-but-not-ignored), minus pipeline outputs."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout.splitlines()
-    return [f for f in listed if (f.startswith(INPUTS) or not f.startswith(GENERATED)) and (ROOT / f).is_file()]
-
-
 def prepare_copy(copy: Path, smoke: bool, report: Report) -> None:
     """Copy the project, apply the profile(s) with the real CLI, commit: a repo `dvc repro` can run in."""
-    for name in project_files():
-        (copy / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, copy / name)
+    copy_project(ROOT, copy)
     env = child_env(copy)
     names = [PROFILE] + ([SMOKE_PROFILE, "gpu-check-smoke"] if smoke else [])
     if smoke:  # a profile file in the copy only, applied by the same CLI as the others

@@ -2,7 +2,7 @@
 
 from minisd import paths
 from minisd.config import load_params
-from minisd.judge import train_judge
+from minisd.judge.train import train_judge
 from minisd.stage import main
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
+from minisd import project_copy
+
 ROOT = Path(__file__).resolve().parents[1]
-GENERATED = ("data/", "models/", "results/", ".checkpoints/", "dvc.lock", "dvc_plots/")
-KEPT = ("data/raw/README.md",)  # keeps data/raw/, the ingest stage's data dep, in every clone
 ALL_STAGES = {"ingest", "train_clip", "embed_text", "train_vae", "encode_latents", "train_judge", "train_unet", "evaluate"}
 
 
@@ -47,22 +46,9 @@ def stages_run(log: str) -> set[str]:
     return set(re.findall(r"Running stage '([\w-]+)'", log))
 
 
-def project_files(with_lock: bool = False) -> list[str]:
-    """What a clone of the project has: tracked and untracked-but-not-ignored files, no outputs
-    (and no dvc.lock unless asked: a new repo's first `dvc repro` writes its own)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    kept = KEPT + (("dvc.lock",) if with_lock else ())
-    return [f for f in listed if (f in kept or not f.startswith(GENERATED)) and (ROOT / f).is_file()]
-
-
 def copy_project(path: Path, with_lock: bool = False) -> Path:
     """The project's files, as a clone has them, in `path`, git-initialised (DVC needs the repo it lives in)."""
-    for name in project_files(with_lock):
-        (path / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, path / name)
+    project_copy.copy_project(ROOT, path, with_lock)
     sh("git", "init", "-q", "-b", "main", cwd=path)
     return path
 

@@ -1,8 +1,10 @@
-"""profiles/quickdraw.yaml end to end on real Quick, Draw! files, through the real `dvc repro`.
+"""profiles/quickdraw.yaml on real Quick, Draw! files, through the real `dvc repro`, up to the text cache.
 
 A slice of the shared files (../shared/data/quickdraw18: the first 30 lines of each of the 18
 categories) goes where a user puts theirs, data/raw/quickdraw/, in a throwaway repo; the profile is
 applied as shipped, then shrunk to the tiny profile's model sizes and steps (its data source kept).
+What is particular to real drawings ends with the eval prompts chosen from them (`embed_text`); the
+stages after it run the same code on any shards, and tests/test_e2e_dvc.py runs them all.
 Skipped where the shared files are absent.
 """
 
@@ -14,7 +16,7 @@ import sys
 
 import pytest
 import yaml
-from _dvc_repo import ALL_STAGES, ROOT, commit, make_repo, sh, stages_run, status
+from _dvc_repo import ROOT, commit, make_repo, sh, stages_run, status
 
 SHARED = ROOT.parent / "shared" / "data" / "quickdraw18"
 CATEGORIES = (
@@ -42,22 +44,19 @@ def repo(tmp_path_factory):
         head = (SHARED / f"{category}.ndjson").read_bytes().splitlines(keepends=True)[:LINES]
         (path / "data/raw/quickdraw" / f"{category}.ndjson").write_bytes(b"".join(head))
     commit(path, "quickdraw profile, tiny steps, real files in data/raw/quickdraw")
-    log = sh("dvc", "repro", cwd=path)
-    assert stages_run(log) == ALL_STAGES, log
+    log = sh("dvc", "repro", "embed_text", cwd=path)
+    assert stages_run(log) == {"ingest", "train_clip", "embed_text"}, log
     return path
 
 
-def test_every_stage_runs_on_real_sketches(repo):
+def test_real_drawings_reach_the_shards_and_the_text_cache(repo):
     report = json.loads((repo / "data/ingest/report.json").read_text())
     source = report["sources"]["quickdraw"]
     assert source["accepted"] > 0.8 * LINES * len(CATEGORIES), source
     assert set(source["reasons"]) <= {"not_recognized", "near_duplicate", "duplicate"}, source
-    judge = json.loads((repo / "results/judge/metrics.json").read_text())
-    assert judge, "the judge reports metrics on the quickdraw classes"
-    metrics = json.loads((repo / "results/eval/metrics.json").read_text())
-    for key in ("judge_accuracy", "sketch_clip_score", "sketch_clip_score_real"):
-        assert isinstance(metrics.get(key), float), (key, metrics)
-    assert status(repo) == {}
+    clip = json.loads((repo / "results/clip/metrics.json").read_text())
+    assert clip["val"]["zero_shot_chance"] == pytest.approx(1 / len(CATEGORIES))  # every category in val
+    assert status(repo, "embed_text") == {}
 
 
 def test_classes_captions_and_attribute_labels(repo):
@@ -78,5 +77,3 @@ def test_classes_captions_and_attribute_labels(repo):
     val_classes = {s.label for s in iter_samples(repo / "data/shards", "val", images=False)}
     assert {p["class"] for p in prompts} == val_classes  # every class with held-out drawings is prompted
     assert all(p["attributes"]["size"] and p["attributes"]["position"] for p in prompts), prompts
-    card = (repo / "models/pipeline/README.md").read_text()
-    assert "license: cc-by-4.0" in card and "Quick, Draw! drawings" in card and "Google" in card

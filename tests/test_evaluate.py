@@ -19,7 +19,7 @@ from minisd.evaluate.carryover import carry_over
 from minisd.evaluate.distances import frechet_distance, kernel_distance, split_real
 from minisd.evaluate.external_metrics import inception_fid
 from minisd.evaluate.figures import loss_curves, read_curves, write_loss_curves
-from minisd.judge import train_judge
+from minisd.judge.train import train_judge
 from minisd.shards import Sample
 from minisd.stage import StageError
 
@@ -60,7 +60,7 @@ def evaluated(tmp_path_factory):
     make_prompts(root / "prompts.json")
     _fake_training_logs(root)
     judge = JudgeParams(channels=[8, 16], image_size=32, batch_size=32, epochs=2)
-    train_judge(judge, root / "shards", root / "models" / "judge", root / "results" / "judge")
+    train_judge(judge, root / "shards", root / "models" / "judge", root / "results" / "judge", root / "checkpoints")
     metrics = evaluate(PARAMS, _where(root))
     return root, metrics
 
@@ -208,7 +208,7 @@ def test_evaluate_is_deterministic(evaluated):
 def test_sampling_from_prompt_states_matches_sampling_from_text(evaluated):
     from minisd.clip.data import tokenize
     from minisd.eval_prompts import load_prompts
-    from minisd.evaluate.run import sample_prompts
+    from minisd.evaluate.run import draw_samples
     from minisd.pipeline import load_pipeline
 
     root, _ = evaluated
@@ -216,8 +216,8 @@ def test_sampling_from_prompt_states_matches_sampling_from_text(evaluated):
     prompts = load_prompts(root / "prompts.json")[:3]
     with torch.no_grad():
         states = pipe.text_encoder(tokenize(pipe.tokenizer, [p["text"] for p in prompts] + [""]))[0]
-    from_text = sample_prompts(pipe, prompts, PARAMS)
-    from_states = sample_prompts(pipe, prompts, PARAMS, (states[:-1], states[-1]))
+    from_text = draw_samples(pipe, prompts, PARAMS)
+    from_states = draw_samples(pipe, prompts, PARAMS, (states[:-1], states[-1]))
     assert from_states.shape == from_text.shape == (3, 3, 32, 32)
     assert np.abs(from_states.astype(int) - from_text.astype(int)).max() <= 1
 

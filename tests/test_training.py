@@ -164,3 +164,92 @@ def test_files_travel_with_the_checkpoint(tmp_path):
     (live / "plots" / "loss.tsv").write_text("step\tloss\n1\t0.5\n2\t0.4\n")  # logged after the checkpoint
     assert mgr.restore({"model": model}, files={"live": live}) == (1, {})
     assert (live / "plots" / "loss.tsv").read_text() == "step\tloss\n1\t0.5\n"
+
+
+# ----------------------------------------------------------------------------- fit's contract, once, on a toy
+
+
+class ToyTrainer:
+    """The smallest trainer `fit` runs: a linear fit to fixed data; `poison` makes one step's loss NaN."""
+
+    def __init__(self, steps: int, out, poison: int | None = None, kill: int | None = None):
+        torch.manual_seed(0)
+        self.model = torch.nn.Linear(3, 1)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=0.05)
+        self.lr_scheduler = make_lr_scheduler(self.optimizer, "cosine", 2, steps)
+        self.out, self.poison, self.kill, self.exports = out, poison, kill, 0
+
+    def state(self):
+        return {"model": self.model, "optimizer": self.optimizer, "lr_scheduler": self.lr_scheduler}
+
+    def step(self, step):
+        if step == self.kill:
+            raise KeyboardInterrupt  # what a kill mid-run looks like to the loop
+        x = torch.randn(8, 3)  # the global RNG: checkpoints must restore it for an exact resume
+        loss = (self.model(x) - x.sum(1, keepdim=True)).pow(2).mean() * (float("nan") if step == self.poison else 1)
+        check_finite(loss, step + 1)
+        loss.backward()
+        self.optimizer.step()
+        self.lr_scheduler.step()
+        self.optimizer.zero_grad()
+        return {"loss": loss.item()}
+
+    def log_extras(self, step):
+        return {"epoch": step / 4}
+
+    def validate(self, step, live, final):
+        return {"val/weight": float(self.model.weight.sum())}
+
+    def export(self, step):
+        self.exports += 1
+        torch.save(self.model.state_dict(), self.out)  # a test artifact, never shipped
+        return {"steps": step}
+
+
+def _fit(tmp_path, name, steps=12, max_minutes=None, **toy):
+    from accelerate import Accelerator
+
+    from minisd.training.loop import Schedule, fit
+
+    accelerator = Accelerator(cpu=True)
+    checkpoints = CheckpointManager("toy", {"steps": steps}, keep=2, root=tmp_path / name / "ckpt",
+                                    accelerator=accelerator)
+    trainer = ToyTrainer(steps, tmp_path / name / "model.pt", **toy)
+    (tmp_path / name).mkdir(exist_ok=True)
+    result = fit(trainer, Schedule(steps, 8, log_every=3, val_every=4, checkpoint_every=4, max_minutes=max_minutes),
+                 accelerator, checkpoints, tmp_path / name / "live", "toy")
+    return result, trainer, checkpoints
+
+
+def test_fit_resumes_a_killed_run_step_exactly_and_clears_its_checkpoints(tmp_path):
+    whole, _, done = _fit(tmp_path, "whole")
+    assert whole.step == 12 and whole.metrics["steps"] == 12 and not done.folder.exists()
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tmp_path, "resumed", kill=10)  # after the checkpoints at 4 and 8; a half log window open
+    resumed, trainer, checkpoints = _fit(tmp_path, "resumed")
+    assert resumed.metrics == whole.metrics and trainer.exports == 1 and not checkpoints.folder.exists()
+    a, b = (torch.load(tmp_path / name / "model.pt") for name in ("whole", "resumed"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    for curve in ("train/loss.tsv", "train/lr.tsv", "epoch.tsv", "val/weight.tsv"):
+        path = f"live/plots/metrics/{curve}"
+        assert (tmp_path / "whole" / path).read_text() == (tmp_path / "resumed" / path).read_text(), curve
+    replica = make_lr_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.05), "cosine", 2, 12)
+    used = []  # the rate each step trained with
+    for _ in range(12):
+        used.append(replica.get_last_lr()[0])
+        replica.optimizer.step()
+        replica.step()
+    lr = (tmp_path / "whole" / "live/plots/metrics/train/lr.tsv").read_text().split()
+    assert lr[2::2] == ["3", "6", "9", "12"] and [float(v) for v in lr[3::2]] == [used[s - 1] for s in (3, 6, 9, 12)]
+
+
+def test_fit_stops_at_a_non_finite_loss_keeping_the_last_good_checkpoint(tmp_path):
+    with pytest.raises(NonFiniteLossError, match="step 7"):
+        _fit(tmp_path, "nan", poison=6)
+    nan_checkpoints = CheckpointManager("toy", {"steps": 12}, keep=2, root=tmp_path / "nan" / "ckpt")
+    assert nan_checkpoints.steps() == [4] and not (tmp_path / "nan" / "model.pt").exists()
+
+
+def test_fit_budget_stops_early_and_still_exports(tmp_path):
+    result, trainer, _ = _fit(tmp_path, "budget", max_minutes=1e-9)
+    assert result.step == 0 and trainer.exports == 1 and (tmp_path / "budget" / "model.pt").is_file()

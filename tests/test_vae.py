@@ -67,7 +67,7 @@ def test_loss_decreases_and_metrics_are_logged(trained):
     summary = json.loads((root / "results" / "vae" / "metrics.json").read_text())
     assert summary["step"] == 30 and summary["steps"] == 30
     assert set(summary["val"]) == {"psnr", "ssim", "ink_f1"}
-    assert summary["val"]["psnr"] == pytest.approx(metrics["psnr"])
+    assert summary["val"]["psnr"] == pytest.approx(metrics["val/psnr"])
     assert [s for s, _ in _tsv(root / "results" / "vae" / "plots" / "metrics" / "val" / "psnr.tsv")] == [15, 30]
     assert (root / "results" / "vae" / "plots" / "images" / "reconstructions.png").is_file()
     assert not (root / "ckpt").exists() or not any((root / "ckpt").iterdir())  # a finished run cleans up
@@ -83,7 +83,7 @@ def test_saved_folder_is_stock_diffusers_and_round_trips(trained, shards):
     recon = reconstruct(vae, val)
     assert recon.shape == val.shape and recon.dtype == np.uint8
     # the reloaded weights are exactly the ones that were validated (EMA weights, not the raw ones)
-    assert psnr(val, recon) == pytest.approx(metrics["psnr"], abs=1e-9)
+    assert psnr(val, recon) == pytest.approx(metrics["val/psnr"], abs=1e-9)
 
 
 def test_scaling_factor_is_measured_from_data(trained, shards):
@@ -168,12 +168,6 @@ def test_decoder_only_keeps_the_encoder(tmp_path, shards, trained):
 def test_bad_params_fail_naming_the_key(tmp_path, shards, update, error, key):
     with pytest.raises(error, match=key.replace(".", r"\.")):
         _run(tmp_path, shards, TINY.model_copy(update=update))
-
-
-def test_wall_clock_budget_stops_early_and_still_saves(tmp_path, shards):
-    metrics = _run(tmp_path, shards, TINY.model_copy(update={"max_minutes": 1e-4, "max_steps": 10_000}))
-    assert metrics["steps"] < 10_000
-    assert AutoencoderKL.from_pretrained(tmp_path / "models" / "vae").config.scaling_factor == metrics["scaling_factor"]
 
 
 def test_last_full_size_steps_train_on_whole_images(tmp_path, shards, monkeypatch):

@@ -110,6 +110,19 @@ class PretrainedRef(Section):
         return self
 
 
+class LoopParams(Section):
+    """The fields `training.loop.fit` reads (`Schedule.from_params`), shared by every step-counted trainer;
+    each trainer's section below overrides only the defaults that differ."""
+
+    max_steps: int = Field(1000, gt=0)
+    max_minutes: float | None = Field(None, gt=0)  # opt-in wall-clock budget: stops early, saves (not reproducible)
+    mixed_precision: MixedPrecision = "auto"  # bf16 on CPUs with native bf16 and on GPUs; fp32 on AVX2-only CPUs
+    log_every: int = Field(10, gt=0)
+    val_every: int = Field(250, gt=0)
+    checkpoint_every: int = Field(250, gt=0)
+    checkpoints_keep: int = Field(2, gt=0)
+
+
 class TokenizerParams(PretrainedRef):
     vocab_size: int = Field(2048, ge=514)  # scratch BPE: 2 x 256 byte tokens + 2 specials + merges
     max_length: int = Field(32, gt=1)  # scratch captions need <= 13; SD's CLIP uses 77
@@ -132,7 +145,7 @@ class LossWeights(Section):
     lpips_path: str | None = None  # local LPIPS weights; the term is off without them
 
 
-class VaeParams(PretrainedRef):
+class VaeParams(PretrainedRef, LoopParams):
     block_out_channels: list[int] = Field(default=[16, 32, 64, 64], min_length=1)
     layers_per_block: int = Field(1, gt=0)
     latent_channels: int = Field(4, gt=0)
@@ -144,20 +157,17 @@ class VaeParams(PretrainedRef):
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     warmup_steps: int = Field(30, ge=0)
     max_steps: int = Field(300, gt=0)
-    max_minutes: float | None = Field(None, gt=0)  # wall-clock budget; stops early, still saves
     grad_clip: float | None = Field(1.0, gt=0)
     ema_decay: float | None = Field(None, gt=0, lt=1)
     decoder_only: bool = False
-    mixed_precision: MixedPrecision = "auto"
     loss: LossWeights = LossWeights()
     val_every: int = Field(500, gt=0)
     val_samples: int = Field(256, gt=0)  # first N val images, scored at full size
     log_every: int = Field(25, gt=0)
     checkpoint_every: int = Field(100, gt=0)
-    checkpoints_keep: int = Field(2, gt=0)
 
 
-class ClipParams(Section):
+class ClipParams(LoopParams):
     """train_clip: the vision tower's shape and the contrastive training recipe (text tower: `text_encoder`)."""
 
     image_size: int = Field(48, ge=8)  # sketches are downscaled to this side for the ViT
@@ -178,13 +188,9 @@ class ClipParams(Section):
     warmup_steps: int = Field(20, ge=0)
     weight_decay: float = Field(0.1, ge=0)
     max_steps: int = Field(2800, gt=0)
-    max_minutes: float | None = Field(None, gt=0)  # opt-in wall-clock budget; stops early, still saves
     grad_clip: float | None = Field(1.0, gt=0)
-    mixed_precision: MixedPrecision = "auto"
     val_every: int = Field(350, gt=0)
-    log_every: int = Field(10, gt=0)
     checkpoint_every: int = Field(350, gt=0)
-    checkpoints_keep: int = Field(2, gt=0)
 
     @model_validator(mode="after")
     def _groups_divide_batch(self):
@@ -225,7 +231,7 @@ class NoiseSchedulerParams(Section):
     rescale_zero_terminal_snr: bool = True
 
 
-class UnetParams(Section):
+class UnetParams(LoopParams):
     block_out_channels: list[int] = Field(default=[32, 64, 128], min_length=1)
     layers_per_block: int = Field(1, gt=0)
     down_block_types: list[str] = ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"]
@@ -245,7 +251,6 @@ class UnetParams(Section):
     warmup_steps: int = Field(50, ge=0)
     weight_decay: float = Field(1e-2, ge=0)
     max_steps: int = Field(4200, gt=0)
-    max_minutes: float | None = Field(None, gt=0)  # opt-in: stops early, still saves (not reproducible)
     grad_clip: float | None = Field(1.0, gt=0)
     caption_dropout: float = Field(0.1, ge=0, le=1)
     snr_gamma: float | None = Field(None, gt=0)
@@ -254,18 +259,13 @@ class UnetParams(Section):
     noise_offset: float = Field(0.0, ge=0)
     ema_decay: float = Field(0.999, gt=0, lt=1)  # the cap; warmup 1 - (1 + step) ** -ema_power below it
     ema_power: float = Field(0.75, gt=0)
-    mixed_precision: MixedPrecision = "auto"
     channels_last: bool = False  # NHWC convs: faster with bf16 at seed width (benchmarks/bench_unet.py)
-    val_every: int = Field(250, gt=0)
     val_samples: int = Field(128, gt=0)  # fixed val latents/timesteps/noise for a comparable val loss
     sample_every: int = Field(750, gt=0)
     sample_prompts: int = Field(4, ge=0)  # first N prompts of the text cache in preview grids (0: none)
     sample_seeds: int = Field(2, gt=0)
     sample_steps: int = Field(20, gt=0)
     sample_guidance: float = Field(4.0, ge=0)
-    log_every: int = Field(10, gt=0)
-    checkpoint_every: int = Field(250, gt=0)
-    checkpoints_keep: int = Field(2, gt=0)
 
     @model_validator(mode="after")
     def _blocks_match(self):

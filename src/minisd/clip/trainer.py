@@ -74,8 +74,7 @@ class ClipTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
             self.raw.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
-        return {"loss": loss.item(), "temperature": 1 / self.raw.logit_scale.exp().item(),
-                "lr": self.lr_scheduler.get_last_lr()[0]}
+        return {"loss": loss.item(), "temperature": 1 / self.raw.logit_scale.exp().item()}
 
     def log_extras(self, step: int) -> dict[str, float]:
         return {}
@@ -162,11 +161,9 @@ def train_clip(params: Params, shards_dir: Path = paths.SHARDS) -> dict[str, flo
     log.info("train_clip: %d images, %d distinct captions (%d val images, %d val captions), device %s, %s",
              len(train), len(train.texts), len(val or []), len(val.texts) if val else 0,
              accelerator.device, accelerator.mixed_precision)
-    torch.set_flush_denormal(True)
     model = build_clip(clip, params.text_encoder, tokenizer)
     trainer = ClipTrainer(clip, model, train, val, tokenizer, accelerator)
     sections = {name: getattr(params, name).model_dump(mode="json") for name in ("clip", "text_encoder", "tokenizer")}
     checkpoints = CheckpointManager.for_stage("train_clip", sections, [shards_dir], clip.checkpoints_keep, accelerator)
-    schedule = Schedule(clip.max_steps, clip.batch_size * accelerator.num_processes, clip.log_every, clip.val_every,
-                        clip.checkpoint_every, clip.max_minutes)
+    schedule = Schedule.from_params(clip, clip.batch_size * accelerator.num_processes)
     return fit(trainer, schedule, accelerator, checkpoints, paths.CLIP_LIVE, "train_clip").metrics

@@ -18,12 +18,12 @@ WANTED = {
 }
 
 
-def flatten(tree: dict, prefix: str = "") -> dict[str, float]:
+def flat_metrics(tree: dict, prefix: str = "") -> dict[str, float]:
     flat = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat.update(flatten(value, name + "/"))
+            flat.update(flat_metrics(value, name + "/"))
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             flat[name] = float(value)
     return flat
@@ -34,7 +34,7 @@ def carry_over(files: dict[str, Path]) -> tuple[dict, dict]:
     loaded = {}
     for owner, path in files.items():
         path = Path(path)
-        loaded[owner] = (flatten(json.loads(path.read_text())), path) if path.is_file() else (None, path)
+        loaded[owner] = (flat_metrics(json.loads(path.read_text())), path) if path.is_file() else (None, path)
     values, skipped = {}, {}
     for name, (owner, key) in WANTED.items():
         flat, path = loaded[owner]

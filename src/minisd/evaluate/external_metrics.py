@@ -46,7 +46,7 @@ def inception_fid(path: str, generated: np.ndarray, real: np.ndarray, device) ->
 
 
 @torch.no_grad()
-def clip_score(path: str, images: np.ndarray, texts: list[str], device, batch_size: int = 32) -> float:
+def reference_clip_score(path: str, images: np.ndarray, texts: list[str], device, batch_size: int = 32) -> float:
     from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
 
     folder = _local(path, "clip_path")
@@ -83,7 +83,7 @@ def optional_metrics(params, generated: np.ndarray, texts: list[str], real: np.n
     else:
         skipped["inception_fid"] = "evaluate.inception_path is not set"
     if params.clip_path:
-        values["clip_score"] = clip_score(params.clip_path, generated, texts, device)
+        values["clip_score"] = reference_clip_score(params.clip_path, generated, texts, device)
     else:
         skipped["clip_score"] = "evaluate.clip_path is not set"
     return values, skipped

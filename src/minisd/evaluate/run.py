@@ -27,7 +27,7 @@ from minisd.evaluate.distances import frechet_distance, kernel_distance, split_r
 from minisd.evaluate.figures import labelled_grid, read_curves, write_loss_curves
 from minisd.evaluate.external_metrics import check_paths, optional_metrics
 from minisd.evaluate.sheets import write_sheets
-from minisd.judge import load_judge
+from minisd.judge.model import load_judge
 from minisd.pipeline import export_pipeline, load_pipeline, sample
 from minisd.shards import iter_samples
 
@@ -70,7 +70,7 @@ def sketch_distances(judge, generated: np.ndarray, real: np.ndarray) -> tuple[di
     }, {}
 
 
-def sample_prompts(pipe, prompts: list[dict], params: EvaluateParams, states=None) -> np.ndarray:
+def draw_samples(pipe, prompts: list[dict], params: EvaluateParams, states=None) -> np.ndarray:
     """(P, max(samples_per_prompt, grid_seeds), H, W): column j of every row uses seed + j.
 
     states: None (the pipeline encodes the prompt texts), or (prompt states (P, tokens, hidden),
@@ -100,14 +100,14 @@ def judge_guesses(judge, prompts: list[dict], scored: np.ndarray) -> list[list[s
 
 
 def evaluate(params: EvaluateParams, where: Locations = Locations(), prompt_states=None) -> dict:
-    """prompt_states: see `sample_prompts` (the stage leaves it None: it scores text in, sketches out)."""
+    """prompt_states: see `draw_samples` (the stage leaves it None: it scores text in, sketches out)."""
     check_paths(params)
     device = PartialState().device
     export_pipeline(where.models, where.pipeline, params.scheduler)
     pipe = load_pipeline(where.pipeline, device)  # score what was exported, loaded back by stock diffusers
     log.info("exported %s (%s); sampling on %s", where.pipeline, params.scheduler, device)
     prompts = load_prompts(where.prompts)
-    images = sample_prompts(pipe, prompts, params, prompt_states)
+    images = draw_samples(pipe, prompts, params, prompt_states)
     scored = images[:, : params.samples_per_prompt]
     generated = scored.reshape(-1, *scored.shape[2:])
 

@@ -1,6 +1,5 @@
-"""The judge: a small sketch classifier used to score generated samples (class accuracy, sketch-FID/KID)."""
+"""The judge: a small sketch classifier used to score generated samples (class accuracy, sketch-FID/KID).
 
-from minisd.judge.model import Judge, JudgeNet, load_judge, prepare
-from minisd.judge.train import train_judge
-
-__all__ = ["Judge", "JudgeNet", "load_judge", "prepare", "train_judge"]
+Import from the submodules: `judge.model` (what evaluate loads) stays apart from `judge.train`
+(what train_judge runs, on `training/`), so an edit to the trainers never reruns evaluate.
+"""

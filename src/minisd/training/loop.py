@@ -26,6 +26,8 @@ log = logging.getLogger("minisd.training")
 
 
 class Trainer(Protocol):
+    lr_scheduler: object  # get_last_lr(): fit logs the rate each logged step trained with, as train/lr
+
     def state(self) -> dict:
         """Objects with state_dict()/load_state_dict() that a checkpoint saves and restores."""
 
@@ -33,7 +35,7 @@ class Trainer(Protocol):
         """One optimizer step (0-based index); scalars averaged over the log window as train/<name>."""
 
     def log_extras(self, step: int) -> dict[str, float]:
-        """Values logged as they are at a logging step (e.g. the learning rate), under these names."""
+        """Values logged as they are at a logging step (e.g. the epoch), under these names."""
 
     def validate(self, step: int, live: TrainingLog, final: bool) -> dict[str, float]:
         """Main process only: metrics (logged at `step`); may log images to `live`. Called at
@@ -52,6 +54,12 @@ class Schedule:
     checkpoint_every: int
     max_minutes: float | None = None
     sample_every: int | None = None  # previews: validate() is also called at these steps
+
+    @classmethod
+    def from_params(cls, params, samples_per_step: int, sample_every: int | None = None) -> Schedule:
+        """From a `config.LoopParams` section; samples_per_step counts every process's samples."""
+        return cls(params.max_steps, samples_per_step, params.log_every, params.val_every, params.checkpoint_every,
+                   params.max_minutes, sample_every)
 
 
 @dataclass
@@ -83,6 +91,7 @@ def fit(trainer: Trainer, schedule: Schedule, accelerator, checkpoints: Checkpoi
             log.warning("%s: wall-clock budget of %s min reached at step %d of %d: stopping early",
                         desc, schedule.max_minutes, step, schedule.max_steps)
             break
+        lr = trainer.lr_scheduler.get_last_lr()[0]  # the rate this step trains with
         scalars = trainer.step(step)
         step += 1
         for name, value in scalars.items():
@@ -95,7 +104,7 @@ def fit(trainer: Trainer, schedule: Schedule, accelerator, checkpoints: Checkpoi
             n = window.pop("_n")
             if main:
                 live.metrics(step, {**{f"train/{name}": total / n for name, total in window.items()},
-                                    **trainer.log_extras(step)})
+                                    "train/lr": lr, **trainer.log_extras(step)})
             window = {}
         if step < schedule.max_steps and validates_at(step):
             if main:
@@ -173,7 +182,10 @@ class WallClockBudget:
 
 
 def budget_spent(budget: WallClockBudget, accelerator) -> bool:
-    """All processes stop at the same step (any one out of time stops all), or DDP would hang."""
+    """All processes stop at the same step (any one out of time stops all), or DDP would hang.
+    Without a budget nothing is asked: no collective and no device sync per step."""
+    if budget.max_minutes is None:
+        return False
     over = torch.tensor(float(budget.exhausted()), device=accelerator.device)
     return accelerator.reduce(over, "sum").item() > 0
 

@@ -44,6 +44,19 @@ def seeded_generator(*parts: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(words[0]) << 32 | int(words[1]))
 
 
+class GeneratorState:
+    """A numpy Generator as a checkpointable object: its bit generator's state is plain JSON."""
+
+    def __init__(self, generator: np.random.Generator):
+        self.generator = generator
+
+    def state_dict(self) -> dict:
+        return self.generator.bit_generator.state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.bit_generator.state = state
+
+
 class DataOrder:
     """A seeded, endless stream of sample indices: epoch e is a fixed permutation of 0..N-1.
 

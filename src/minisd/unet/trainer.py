@@ -60,8 +60,6 @@ class UnetTrainer:
         self.params, self.train, self.outputs, self.accelerator = params, train, outputs, accelerator
         self.preview, self.on_batch, self.on_step = preview, on_batch, on_step
         device = accelerator.device
-        if device.type == "cpu":
-            torch.set_flush_denormal(True)  # ~20% faster fp32 on CPU; deterministic
         if params.sample_size != train.latent_shape[-1]:
             raise StageError(f"unet.sample_size is {params.sample_size} but the cached latents are "
                              f"{train.latent_shape[-1]} wide; set unet.sample_size: {train.latent_shape[-1]}")
@@ -82,7 +80,6 @@ class UnetTrainer:
         self.validation = FixedValidation(val, self.num_timesteps, params.val_samples, params.batch_size) if val else None
         self.order = DataOrder(len(train), params.batch_size, params.seed, accelerator.num_processes,
                                accelerator.process_index)
-        self.lr = params.lr  # the learning rate of the last step, for the log
         self.val_loss: float | None = None  # the latest EMA val loss, for metrics.json
         self.raw_state: dict | None = None
 
@@ -92,7 +89,6 @@ class UnetTrainer:
     def step(self, step: int) -> dict[str, float]:
         params, accelerator, device = self.params, self.accelerator, self.accelerator.device
         gas = params.gradient_accumulation_steps
-        self.lr = self.lr_scheduler.get_last_lr()[0]
         step_loss = 0.0
         for micro in range(gas):
             micro_step = step * gas + micro
@@ -122,7 +118,7 @@ class UnetTrainer:
         return {"loss": step_loss}
 
     def log_extras(self, step: int) -> dict[str, float]:
-        return {"lr": self.lr, "epoch": self.order.epoch_of(step * self.params.gradient_accumulation_steps)}
+        return {"epoch": self.order.epoch_of(step * self.params.gradient_accumulation_steps)}
 
     def validate(self, step: int, live, final: bool) -> dict[str, float]:
         """Val loss of the EMA weights (the exported ones) and of the raw ones; a preview grid with the EMA's."""
@@ -157,17 +153,16 @@ def fit_unet(params: UnetParams, train: CaptionedLatents, val: CaptionedLatents 
              on_batch: Callable | None = None, on_step: Callable | None = None) -> TrainResult:
     """Train on in-memory splits; export the EMA weights + scheduler config to `outputs`."""
     trainer = UnetTrainer(params, train, val, outputs, accelerator, preview, on_batch, on_step)
-    schedule = Schedule(params.max_steps,
-                        params.batch_size * params.gradient_accumulation_steps * accelerator.num_processes,
-                        params.log_every, params.val_every, params.checkpoint_every, params.max_minutes,
-                        sample_every=params.sample_every)
+    schedule = Schedule.from_params(
+        params, params.batch_size * params.gradient_accumulation_steps * accelerator.num_processes,
+        sample_every=params.sample_every)
     result = fit(trainer, schedule, accelerator, checkpoints, outputs.live_dir, "train_unet")
     return TrainResult(result.metrics, result.step, trainer.raw_state)
 
 
 def train_unet(params: UnetParams, text_dir: Path = paths.TEXT_CACHE, latent_dir: Path = paths.LATENT_CACHE,
                vae_dir: Path = paths.VAE, outputs: Outputs = Outputs(),
-               checkpoint_root: Path = paths.CHECKPOINTS) -> TrainResult:
+               checkpoint_root: Path = paths.CHECKPOINTS) -> dict:
     """The stage: caches in (checked against the VAE that made them), checkpoints keyed by the params
     and the caches' contents, previews decoded by that VAE; then `fit_unet`."""
     accelerator = make_accelerator(params.mixed_precision, params.gradient_accumulation_steps)
@@ -176,4 +171,5 @@ def train_unet(params: UnetParams, text_dir: Path = paths.TEXT_CACHE, latent_dir
                                               params.checkpoints_keep, accelerator, checkpoint_root)
     preview = load_preview(params, text, vae_dir, accelerator.device) if accelerator.is_main_process else None
     torch.manual_seed(params.seed)  # nothing in training draws from the global RNG; seeded all the same
-    return fit_unet(params, train, val, outputs, accelerator=accelerator, checkpoints=checkpoints, preview=preview)
+    return fit_unet(params, train, val, outputs, accelerator=accelerator, checkpoints=checkpoints,
+                    preview=preview).metrics

@@ -33,7 +33,7 @@ def reconstruct(vae: AutoencoderKL, images: np.ndarray, batch_size: int = 32, au
     return np.concatenate(out) if out else np.zeros_like(images)
 
 
-def evaluate(vae: AutoencoderKL, images: np.ndarray, batch_size: int = 32, autocast=None):
+def score_reconstructions(vae: AutoencoderKL, images: np.ndarray, batch_size: int = 32, autocast=None):
     """(metrics dict, reconstructions) on full-size images."""
     recon = reconstruct(vae, images, batch_size, autocast)
     return reconstruction_metrics(images, recon), recon
