@@ -54,8 +54,11 @@ def test_real_drawings_reach_the_shards_and_the_text_cache(repo):
     source = report["sources"]["quickdraw"]
     assert source["accepted"] > 0.8 * LINES * len(CATEGORIES), source
     assert set(source["reasons"]) <= {"not_recognized", "near_duplicate", "duplicate"}, source
+    from minisd.shards import iter_samples
+
+    val_classes = {s.label for s in iter_samples(repo / "data/shards", "val", images=False)}
     clip = json.loads((repo / "results/clip/metrics.json").read_text())
-    assert clip["val"]["zero_shot_chance"] == pytest.approx(1 / len(CATEGORIES))  # every category in val
+    assert len(val_classes) >= 15 and clip["val"]["zero_shot_chance"] == pytest.approx(1 / len(val_classes))
     assert status(repo, "embed_text") == {}
 
 
