@@ -198,7 +198,7 @@ class ToyTrainer:
         return {"epoch": step / 4}
 
     def validate(self, step, live, final):
-        return {"val/weight": float(self.model.weight.sum())}
+        return {"val/weight": float(self.model.weight.detach().sum())}
 
     def export(self, step):
         self.exports += 1
