@@ -18,32 +18,24 @@ weights: speed depends on shapes only, and nothing is downloaded). Times are med
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
-from contextlib import nullcontext
 
 import torch
 from diffusers import AutoencoderKL
-from torch.utils.flop_counter import FlopCounterMode
 from transformers import CLIPTextConfig, CLIPTextModel
+from unet_step import TrainStep, autocast, batch_inputs, fake_cache, matmul_peak, median_seconds, step_flops
 
-from minisd.unet.model import build_unet
-from minisd.config import UnetParams, load_params
+from minisd.config import load_params
 from minisd.training.precision import resolve_mixed_precision
-from minisd.unet.data import CaptionedLatents, seeded_generator
-from minisd.unet.diffusion import diffusion_loss, draw_noise, make_noise_scheduler
+from minisd.unet.data import CaptionedLatents
+
+CPU = torch.device("cpu")
+LATENT_CHANNELS, LATENT_SIZE, TIMESTEPS = 4, 16, 1000
 
 
+def gflops_peak(precision: str) -> float:
+    return 1000 * matmul_peak(CPU, precision, 2048, 5)
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, iters: int = 5) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times) / 1e9
 
 
 def _scales(args):
@@ -68,54 +60,6 @@ def _scales(args):
     return {name: table[name] for name in args.configs}
 
 
-class Step:
-    """One training step of a UNet on given latents/conditioning, in a given precision and layout."""
-
-    def __init__(self, unet_params: UnetParams, hidden: int, bf16: bool, channels_last: bool, compile_: bool):
-        self.unet = build_unet(unet_params, hidden, 4).train()
-        if channels_last:
-            self.unet = self.unet.to(memory_format=torch.channels_last)
-        self.model = torch.compile(self.unet) if compile_ else self.unet
-        self.optimizer = torch.optim.AdamW(self.unet.parameters(), lr=1e-4)
-        self.scheduler = make_noise_scheduler(unet_params.noise_scheduler)
-        self.autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else nullcontext
-        self.channels_last = channels_last
-
-    def __call__(self, latents, cond, generator):
-        noise, t = draw_noise(latents, generator, 1000, 0.0)
-        if self.channels_last:
-            latents, noise = (x.contiguous(memory_format=torch.channels_last) for x in (latents, noise))
-        with self.autocast():
-            loss = diffusion_loss(self.model, self.scheduler, latents, cond, noise, t, 5.0)
-        loss.backward()
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-
-
-def _median_time(fn, iters: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _cached_data(n: int, hidden: int, tokens: int) -> CaptionedLatents:
-    g = torch.Generator().manual_seed(0)
-    mean = torch.randn(n, 4, 16, 16, generator=g).half()
-    emb = torch.randn(2 * n + 1, tokens, hidden, generator=g).half()
-    return CaptionedLatents(mean, mean.abs() * 0.1, [[2 * i, 2 * i + 1] for i in range(n)], emb, 2 * n)
-
-
-def flops_of(step: Step, latents, cond) -> float:
-    with FlopCounterMode(display=False) as counter:
-        step(latents, cond, seeded_generator(0))
-    return counter.get_total_flops()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=["default", "seed"], choices=["default", "seed", "probe"])
@@ -129,31 +73,31 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, auto precision here: "
           f"{resolve_mixed_precision('auto', 'cpu')}")
 
-    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    peak32, peak16 = gflops_peak("fp32"), gflops_peak("bf16")
     print(f"\nmatmul peak (2048^2): fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s")
     best_peak = peak32
 
     rows = []
     encode_rows = []
     for name, scale in _scales(args).items():
-        variants = [("fp32", False, False, False, args.batch), ("bf16", True, False, False, args.batch),
-                    ("fp32 channels_last", False, True, False, args.batch),
-                    ("bf16 channels_last", True, True, False, args.batch), ("bf16", True, False, False, 2 * args.batch)]
+        variants = [("fp32", "fp32", False, False, args.batch), ("bf16", "bf16", False, False, args.batch),
+                    ("fp32 channels_last", "fp32", True, False, args.batch),
+                    ("bf16 channels_last", "bf16", True, False, args.batch), ("bf16", "bf16", False, False, 2 * args.batch)]
         if args.compile:
-            variants += [("fp32 compile", False, False, True, args.batch), ("bf16 compile", True, False, True, args.batch)]
-        data = _cached_data(max(256, 2 * args.batch), scale["hidden"], scale["text"].max_position_embeddings)
-        for label, bf16, cl, comp, batch in variants:
-            step = Step(scale["unet"], scale["hidden"], bf16, cl, comp)
-            idx = torch.arange(batch)
-            latents, cond, _ = data.batch(idx, seeded_generator(1), 0.1)
+            variants += [("fp32 compile", "fp32", False, True, args.batch), ("bf16 compile", "bf16", False, True, args.batch)]
+        data = fake_cache(max(256, 2 * args.batch), LATENT_CHANNELS, LATENT_SIZE, scale["text"].max_position_embeddings,
+                          scale["hidden"])
+        for label, precision, cl, comp, batch in variants:
+            step = TrainStep(scale["unet"], scale["hidden"], LATENT_CHANNELS, CPU, precision, cl, comp)
+            inputs = batch_inputs(data, batch, torch.Generator().manual_seed(1), TIMESTEPS, CPU)
             compile_s = None
             if comp:
                 start = time.perf_counter()
-                step(latents, cond, seeded_generator(0))
+                step(*inputs)
                 compile_s = time.perf_counter() - start
-            flops = flops_of(Step(scale["unet"], scale["hidden"], bf16, cl, False), latents, cond)
-            seconds = _median_time(lambda: step(latents, cond, seeded_generator(0)), args.iters, args.warmup)
-            best_peak = max(best_peak, matmul_peak(torch.float32))  # re-measured at every row: load drifts
+            flops = step_flops(TrainStep(scale["unet"], scale["hidden"], LATENT_CHANNELS, CPU, precision, cl), inputs)
+            seconds = median_seconds(lambda: step(*inputs), CPU, args.iters, args.warmup)
+            best_peak = max(best_peak, gflops_peak("fp32"))  # re-measured at every row: load drifts
             params_m = sum(p.numel() for p in step.unet.parameters()) / 1e6
             rows.append((name, tuple(scale["unet"].block_out_channels), f"{params_m:.1f}M", label, batch,
                          batch / seconds, flops / 1e9, flops / seconds / 1e9, 100 * flops / seconds / 1e9 / best_peak,
@@ -185,8 +129,8 @@ def _row(r) -> str:
 
 def _cached_vs_encode(name: str, scale: dict, data: CaptionedLatents, args) -> str:
     """Same UNet step, inputs either gathered from the caches or encoded from pixels and token ids."""
-    bf16 = resolve_mixed_precision("auto", "cpu") == "bf16"
-    step = Step(scale["unet"], scale["hidden"], bf16, False, False)
+    precision = "bf16" if resolve_mixed_precision("auto", "cpu") == "bf16" else "fp32"
+    step = TrainStep(scale["unet"], scale["hidden"], LATENT_CHANNELS, CPU, precision)
     vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * len(scale["vae"]["block_out_channels"]),
                         up_block_types=("UpDecoderBlock2D",) * len(scale["vae"]["block_out_channels"]), **scale["vae"]).eval()
     text = CLIPTextModel(scale["text"]).eval()
@@ -194,23 +138,23 @@ def _cached_vs_encode(name: str, scale: dict, data: CaptionedLatents, args) -> s
     g = torch.Generator().manual_seed(0)
     images = torch.rand(batch, 3, 128, 128, generator=g) * 2 - 1
     ids = torch.randint(0, scale["text"].vocab_size, (batch, scale["text"].max_position_embeddings), generator=g)
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else nullcontext
 
     def cached():
-        latents, cond, _ = data.batch(torch.randint(0, len(data), (batch,)), seeded_generator(2), 0.1)
-        step(latents, cond, seeded_generator(0))
+        step(*batch_inputs(data, batch, g, TIMESTEPS, CPU))
 
     def encoded():
-        with torch.no_grad(), autocast():
+        with torch.no_grad(), autocast(CPU, precision):
             latents = vae.encode(images).latent_dist.sample() * 0.5
             cond = text(ids).last_hidden_state
-        ratio = latents.shape[-1] / 16  # a VAE with another downsampling factor: crop/resize to 16x16 latents
-        latents = latents[..., :16, :16] if ratio >= 1 else torch.nn.functional.interpolate(latents, size=16)
-        step(latents.float().contiguous(), cond.float(), seeded_generator(0))
+        ratio = latents.shape[-1] / LATENT_SIZE  # a VAE with another downsampling factor: crop/resize to 16x16
+        latents = latents[..., :LATENT_SIZE, :LATENT_SIZE] if ratio >= 1 else \
+            torch.nn.functional.interpolate(latents, size=LATENT_SIZE)
+        noise, t = batch_inputs(data, batch, g, TIMESTEPS, CPU)[2:]
+        step(latents.float().contiguous(), cond.float(), noise, t)
 
-    t_cached = _median_time(cached, args.iters, args.warmup)
-    t_encoded = _median_time(encoded, args.iters, args.warmup)
-    return (f"| {name} | {'bf16' if bf16 else 'fp32'} | {batch} | {batch / t_cached:.1f} | {batch / t_encoded:.1f} | "
+    t_cached = median_seconds(cached, CPU, args.iters, args.warmup)
+    t_encoded = median_seconds(encoded, CPU, args.iters, args.warmup)
+    return (f"| {name} | {precision} | {batch} | {batch / t_cached:.1f} | {batch / t_encoded:.1f} | "
             f"{t_encoded / t_cached:.2f}x |")
 
 

@@ -25,20 +25,17 @@ nothing is downloaded (HF_HUB_OFFLINE=1 for every child).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,18 +43,16 @@ sys.path.insert(0, str(ROOT / "src"))  # the library of this checkout, installed
 
 import torch  # noqa: E402  (imports CUDA lazily: no context, so nvidia-smi sees only the stages)
 import yaml  # noqa: E402
-from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from transformers import CLIPTextConfig, CLIPTextModel  # noqa: E402
 
-from minisd.unet.model import build_unet  # noqa: E402
 from minisd.vae.model import load_vae  # noqa: E402
 from minisd.config import Params, load_params  # noqa: E402
 from minisd.project_copy import copy_project  # noqa: E402
 from minisd.stage import LAUNCH_ENV  # noqa: E402
 from minisd.training.precision import resolve_mixed_precision  # noqa: E402
-from minisd.unet.data import CaptionedLatents, seeded_generator  # noqa: E402
-from minisd.unet.diffusion import diffusion_loss, draw_noise, make_noise_scheduler  # noqa: E402
+from minisd.unet.diffusion import draw_noise  # noqa: E402
+from unet_step import (TrainStep, autocast, fake_cache, free, matmul_peak, median_seconds, set_tf32,  # noqa: E402
+                       step_flops, sync)
 
 PROFILE = "seed-scratch"
 SMOKE_PROFILE = "tiny"  # applied on top in --cpu-smoke: the seed's recipe at tiny widths and steps
@@ -371,59 +366,6 @@ def auto_precision(device: torch.device) -> str:
     return {"no": "fp32"}.get(resolve_mixed_precision("auto", device), resolve_mixed_precision("auto", device))
 
 
-def set_tf32(precision: str) -> None:
-    """fp32 means strict fp32 (no TF32 in matmuls or cuDNN convs); tf32 turns both on; the autocast rows
-    keep torch's defaults (ieee matmuls, tf32 convs) for their remaining fp32 ops, as train_unet runs."""
-    matmul, conv = {"fp32": ("ieee", "ieee"), "tf32": ("tf32", "tf32")}.get(precision, ("ieee", "tf32"))
-    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):  # torch >= 2.9; do not mix with allow_tf32
-        torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = matmul, conv
-    else:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul == "tf32", conv == "tf32"
-
-
-def autocast(device: torch.device, precision: str):
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-class TrainStep:
-    """One train_unet step: min-SNR diffusion loss, backward, AdamW (GradScaler for fp16, as accelerate)."""
-
-    def __init__(self, params: Params, device: torch.device, precision: str, channels_last: bool, compiled: bool):
-        self.unet_params, self.device, self.precision = params.unet, device, precision
-        self.layout = torch.channels_last if channels_last else torch.contiguous_format
-        self.unet = build_unet(params.unet, params.text_encoder.hidden_size, params.vae.latent_channels)
-        self.unet = self.unet.to(device, memory_format=self.layout).train()
-        self.model = torch.compile(self.unet) if compiled else self.unet
-        self.optimizer = torch.optim.AdamW(self.unet.parameters(), lr=params.unet.lr,
-                                           weight_decay=params.unet.weight_decay)
-        self.noise_scheduler = make_noise_scheduler(params.unet.noise_scheduler)
-        self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-
-    def __call__(self, latents, cond, noise, timesteps) -> None:
-        set_tf32(self.precision)
-        latents, noise = (x.to(self.device, memory_format=self.layout) for x in (latents, noise))
-        with autocast(self.device, self.precision):
-            loss = diffusion_loss(self.model, self.noise_scheduler, latents, cond.to(self.device), noise,
-                                  timesteps.to(self.device), self.unet_params.snr_gamma)
-        if self.scaler:
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            loss.backward()
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-
-    def parameters_m(self) -> float:
-        return sum(p.numel() for p in self.unet.parameters()) / 1e6
-
-
 def step_inputs(params: Params, device: torch.device):
     """A batch at the profile's shapes: latents C x s x s, caption states tokens x hidden, noise, timesteps."""
     g = torch.Generator().manual_seed(0)
@@ -434,38 +376,18 @@ def step_inputs(params: Params, device: torch.device):
     return tuple(x.to(device) for x in (latents, cond, noise, timesteps))
 
 
-def median_seconds(fn, device: torch.device, iters: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def make_step(params: Params, device: torch.device, precision: str, channels_last: bool, compiled: bool) -> TrainStep:
+    return TrainStep(params.unet, params.text_encoder.hidden_size, params.vae.latent_channels, device, precision,
+                     channels_last, compiled)
 
 
-def step_flops(params: Params, device: torch.device, inputs) -> tuple[int, float]:
-    """(FLOPs of one step, UNet params in millions). Attention runs through SDPA's math kernel here, so
-    CPU attention is counted too (torch's counter has formulas for the CUDA fused kernels only; the
-    FLOPs are the same)."""
-    step = TrainStep(params, device, "fp32", False, False)
-    with sdpa_kernel([SDPBackend.MATH]), FlopCounterMode(display=False) as counter:
-        step(*inputs)
-    params_m = step.parameters_m()
+def count_flops(params: Params, device: torch.device, inputs) -> tuple[int, float]:
+    """(FLOPs of one step, UNet params in millions): the same at every precision, so counted once in fp32."""
+    step = make_step(params, device, "fp32", False, False)
+    flops, params_m = step_flops(step, inputs), step.parameters_m()
     del step
-    _free(device)
-    return counter.get_total_flops(), params_m
-
-
-def matmul_peak(device: torch.device, precision: str, n: int, iters: int) -> float:
-    """Measured n x n matmul TFLOP/s: the ceiling on this device when the datasheet table has no entry."""
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
-    set_tf32(precision)
-    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
-    return 2 * n**3 / median_seconds(lambda: a @ b, device, iters, 2) / 1e12
+    free(device)
+    return flops, params_m
 
 
 def spec_peaks(device: torch.device) -> tuple[str, dict]:
@@ -490,7 +412,7 @@ def time_variant(params, device, precision, channels_last, compiled, inputs, flo
            "batch": params.unet.batch_size}
     step = None
     try:
-        step = TrainStep(params, device, precision, channels_last, compiled)
+        step = make_step(params, device, precision, channels_last, compiled)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         if compiled:
@@ -504,7 +426,7 @@ def time_variant(params, device, precision, channels_last, compiled, inputs, flo
         return row
     finally:
         del step
-        _free(device)
+        free(device)
     achieved = flops / seconds / 1e12
     spec, measured = peaks["spec"].get(precision), peaks["measured"].get(precision)
     row.update(step_ms=round(1000 * seconds, 2), samples_per_s=round(params.unet.batch_size / seconds, 1),
@@ -517,16 +439,10 @@ def time_variant(params, device, precision, channels_last, compiled, inputs, flo
     return row
 
 
-def _free(device: torch.device) -> None:
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-
-
 def run_step_timing(params: Params, device: torch.device, args, report: Report) -> dict:
     """Every precision x layout (x compile) at the profile's batch; FLOPs counted once (same for all)."""
     inputs = step_inputs(params, device)
-    flops, unet_m = step_flops(params, device, inputs)
+    flops, unet_m = count_flops(params, device, inputs)
     names = precisions(device, args.cpu_smoke)
     name, spec = spec_peaks(device)
     n = 8192 if device.type == "cuda" else (512 if args.cpu_smoke else 1024)
@@ -565,22 +481,15 @@ def text_encoder(params: Params) -> CLIPTextModel:
                                         max_position_embeddings=params.tokenizer.max_length))
 
 
-def fake_cache(params: Params, n: int) -> CaptionedLatents:
-    """Cache-shaped data in the cache's fp16, two captions per sample, as train_unet reads it."""
-    g = torch.Generator().manual_seed(0)
-    c, s = params.vae.latent_channels, params.unet.sample_size
-    mean = torch.randn(n, c, s, s, generator=g).half()
-    emb = torch.randn(2 * n + 1, params.tokenizer.max_length, params.text_encoder.hidden_size, generator=g).half()
-    return CaptionedLatents(mean, mean.abs() * 0.1, [[2 * i, 2 * i + 1] for i in range(n)], emb, 2 * n)
-
-
 def run_cached_vs_encode(params: Params, device: torch.device, args) -> dict:
     """Same UNet step, fed from the caches or from pixels + token ids encoded every step, at `auto` precision."""
     precision, batch = auto_precision(device), params.unet.batch_size
-    step = TrainStep(params, device, precision, params.unet.channels_last, False)
+    step = make_step(params, device, precision, params.unet.channels_last, False)
     vae = load_vae(params.vae).to(device).eval().requires_grad_(False)
     text = text_encoder(params).to(device).eval().requires_grad_(False)
-    data, size = fake_cache(params, 2 * batch), params.unet.sample_size
+    size = params.unet.sample_size
+    data = fake_cache(2 * batch, params.vae.latent_channels, size, params.tokenizer.max_length,
+                      params.text_encoder.hidden_size)
     g = torch.Generator().manual_seed(1)
     images = torch.rand(batch, 3, params.ingest.image_size, params.ingest.image_size, generator=g) * 2 - 1
     ids = torch.randint(0, params.tokenizer.vocab_size, (batch, params.tokenizer.max_length), generator=g)
@@ -603,7 +512,7 @@ def run_cached_vs_encode(params: Params, device: torch.device, args) -> dict:
     t_cached = median_seconds(cached, device, args.iters, args.warmup)
     t_encoded = median_seconds(encoded, device, args.iters, args.warmup)
     del step, vae, text
-    _free(device)
+    free(device)
     ratio = t_encoded / t_cached
     return {"precision": precision, "batch": batch, "cached_samples_per_s": round(batch / t_cached, 1),
             "encode_samples_per_s": round(batch / t_encoded, 1), "ratio": round(ratio, 2), "goal": CACHED_GOAL,
