@@ -28,6 +28,7 @@ from unet_step import TrainStep, autocast, batch_inputs, fake_cache, matmul_peak
 from minisd.config import load_params
 from minisd.training.precision import resolve_mixed_precision
 from minisd.unet.data import CaptionedLatents
+from minisd.unet.diffusion import draw_noise
 
 CPU = torch.device("cpu")
 LATENT_CHANNELS, LATENT_SIZE, TIMESTEPS = 4, 16, 1000
@@ -149,8 +150,8 @@ def _cached_vs_encode(name: str, scale: dict, data: CaptionedLatents, args) -> s
         ratio = latents.shape[-1] / LATENT_SIZE  # a VAE with another downsampling factor: crop/resize to 16x16
         latents = latents[..., :LATENT_SIZE, :LATENT_SIZE] if ratio >= 1 else \
             torch.nn.functional.interpolate(latents, size=LATENT_SIZE)
-        noise, t = batch_inputs(data, batch, g, TIMESTEPS, CPU)[2:]
-        step(latents.float().contiguous(), cond.float(), noise, t)
+        latents = latents.float().contiguous()
+        step(latents, cond.float(), *draw_noise(latents, g, TIMESTEPS, 0.0))
 
     t_cached = median_seconds(cached, CPU, args.iters, args.warmup)
     t_encoded = median_seconds(encoded, CPU, args.iters, args.warmup)

@@ -78,6 +78,7 @@ class JudgeTrainer:
         self.lr_scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=params.lr, total_steps=self.steps_per_epoch * params.epochs, pct_start=0.15)
         self.net, self.optimizer = accelerator.prepare(judge.net, optimizer)
+        self.net.train()  # from here on; validation switches to eval and back (`evaluating`)
         self.val_accuracy, self.per_class = 0.0, {}  # the latest validation's
 
     def schedule(self) -> Schedule:
@@ -97,7 +98,6 @@ class JudgeTrainer:
         batch = augment_batch(self.images[idx], self.rng) if self.params.augment else self.images[idx]
         x = prepare(batch, self.params.image_size).to(self.accelerator.device)
         y = self.targets[idx].to(self.accelerator.device)
-        self.net.train()
         logits = self.net(x)
         loss = F.cross_entropy(logits, y, label_smoothing=0.1)
         check_finite(loss, step + 1)
@@ -158,8 +158,9 @@ def train_judge(params: JudgeParams, shards_dir: str | Path, out_dir: str | Path
     targets = torch.tensor([classes.index(c) for c in train_labels])
     trainer = JudgeTrainer(params, judge, train_images, targets, train_unlabelled, val_images, val_labels, accelerator,
                            out_dir)
+    schedule = trainer.schedule()
     log.info("judge: %d classes, %d train / %d val images, %d steps on %s", len(classes), len(train_images),
-             len(val_images), trainer.schedule().max_steps, accelerator.device)
+             len(val_images), schedule.max_steps, accelerator.device)
     checkpoints = CheckpointManager.for_stage("train_judge", {"judge": params.model_dump(mode="json")},
                                               [Path(shards_dir)], 1, accelerator, checkpoint_root)
-    return fit(trainer, trainer.schedule(), accelerator, checkpoints, live_dir, "train_judge").metrics
+    return fit(trainer, schedule, accelerator, checkpoints, live_dir, "train_judge").metrics
