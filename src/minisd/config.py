@@ -244,13 +244,13 @@ class UnetParams(LoopParams):
     sample_size: int = Field(16, gt=0)
     noise_scheduler: NoiseSchedulerParams = NoiseSchedulerParams()
     seed: int = 0
-    batch_size: int = Field(32, gt=0)  # per process
+    batch_size: int = Field(64, gt=0)  # per process
     gradient_accumulation_steps: int = Field(1, gt=0)
     lr: float = Field(2e-3, gt=0)
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     warmup_steps: int = Field(50, ge=0)
     weight_decay: float = Field(1e-2, ge=0)
-    max_steps: int = Field(4200, gt=0)
+    max_steps: int = Field(2400, gt=0)
     grad_clip: float | None = Field(1.0, gt=0)
     caption_dropout: float = Field(0.1, ge=0, le=1)
     snr_gamma: float | None = Field(None, gt=0)
