@@ -99,7 +99,7 @@ def main() -> None:
             flops = step_flops(TrainStep(scale["unet"], scale["hidden"], LATENT_CHANNELS, CPU, precision, cl), inputs)
             seconds = median_seconds(lambda: step(*inputs), CPU, args.iters, args.warmup)
             best_peak = max(best_peak, gflops_peak("fp32"))  # re-measured at every row: load drifts
-            params_m = sum(p.numel() for p in step.unet.parameters()) / 1e6
+            params_m = step.parameters_m()
             rows.append((name, tuple(scale["unet"].block_out_channels), f"{params_m:.1f}M", label, batch,
                          batch / seconds, flops / 1e9, flops / seconds / 1e9, 100 * flops / seconds / 1e9 / best_peak,
                          compile_s))

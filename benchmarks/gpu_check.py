@@ -52,8 +52,8 @@ from minisd.training.precision import resolve_mixed_precision  # noqa: E402
 from minisd.unet.diffusion import draw_noise  # noqa: E402
 from child_runs import (MARKER_ENV, GpuMemoryPeak, RanksSeen, Report, _terminated,  # noqa: E402
                         child_env, failure_reason, sh)
-from unet_step import (TrainStep, autocast, fake_cache, free, matmul_peak, median_seconds, set_tf32,  # noqa: E402
-                       step_flops, sync)
+from unet_step import (TrainStep, autocast, batch_inputs, fake_cache, free, matmul_peak,  # noqa: E402
+                       median_seconds, set_tf32, step_flops, sync)
 
 PROFILE = "seed-scratch"
 SMOKE_PROFILE = "tiny"  # applied on top in --cpu-smoke: the seed's recipe at tiny widths and steps
@@ -342,9 +342,7 @@ def run_cached_vs_encode(params: Params, device: torch.device, args) -> dict:
     timesteps = params.unet.noise_scheduler.num_train_timesteps
 
     def cached():
-        latents, cond, _ = data.batch(torch.randint(0, len(data), (batch,), generator=g), g, 0.1)
-        noise, t = draw_noise(latents, g, timesteps, 0.0)
-        step(latents, cond, noise, t)
+        step(*batch_inputs(data, batch, g, timesteps, device))
 
     def encoded():
         with torch.no_grad(), autocast(device, precision):

@@ -22,9 +22,3 @@ def fresh_accelerate_state():
     yield
     AcceleratorState._reset_state(reset_partial_state=True)
 
-
-def pytest_collection_modifyitems(items):
-    """Longest first: the e2e files (real `dvc` runs, each most of a minute) go to the workers before
-    the quick files, so `-n auto --dist loadfile` (pyproject.toml) balances the cores instead of
-    starting an e2e file last. The order within a file is kept."""
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
