@@ -18,6 +18,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from minisd.config import UnetParams
+from minisd.training.attention import fused_attention_is_slow, use_matmul_attention
 from minisd.unet.data import CaptionedLatents
 from minisd.unet.diffusion import diffusion_loss, draw_noise, make_noise_scheduler
 from minisd.unet.model import build_unet
@@ -78,6 +79,8 @@ class TrainStep:
         self.params, self.device, self.precision = unet, device, precision
         self.layout = torch.channels_last if channels_last else torch.contiguous_format
         self.unet = build_unet(unet, hidden, latent_channels).to(device, memory_format=self.layout).train()
+        if fused_attention_is_slow(device, precision):  # as train_unet does
+            use_matmul_attention(self.unet)
         self.model = torch.compile(self.unet) if compiled else self.unet
         self.optimizer = torch.optim.AdamW(self.unet.parameters(), lr=unet.lr, weight_decay=unet.weight_decay)
         self.noise_scheduler = make_noise_scheduler(unet.noise_scheduler)

@@ -18,6 +18,7 @@ RERUNS = {
     "src/minisd/judge/model.py": {"train_judge", "evaluate"},  # evaluate loads the judge it scores with
     "src/minisd/judge/train.py": {"train_judge"},
     "src/minisd/training/loop.py": {"train_clip", "train_vae", "train_unet", "train_judge"},  # every trainer
+    "src/minisd/training/attention.py": {"train_clip", "train_unet"},  # the trainers with attention to switch
     "src/minisd/evaluate/sheets.py": {"evaluate"},
     "src/minisd/captions.py": {"ingest", "evaluate"},  # the captions' templates, and the sheets' prompts
 }

@@ -28,6 +28,7 @@ from minisd.text_encoder import load_text_encoder, load_tokenizer
 from minisd.config import Params
 from minisd.shards import iter_samples
 from minisd.tokenizer import save_tokenizer
+from minisd.training.attention import train_with_fast_attention
 from minisd.training.checkpoints import CheckpointManager
 from minisd.training.loop import Schedule, check_finite, fit
 from minisd.training.optim import evaluating, make_lr_scheduler
@@ -49,6 +50,7 @@ class ClipTrainer:
                                        {"params": keep, "weight_decay": 0.0}],
                                       lr=params.lr, betas=(0.9, 0.98), eps=1e-6)  # CLIP's betas: stabler with big batches
         self.lr_scheduler = make_lr_scheduler(optimizer, "cosine", params.warmup_steps, params.max_steps)
+        train_with_fast_attention(model, accelerator)
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
         self.raw = accelerator.unwrap_model(self.model)
         world, rank = accelerator.num_processes, accelerator.process_index

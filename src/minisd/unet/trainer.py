@@ -21,6 +21,7 @@ from minisd import paths
 from minisd.unet.model import build_unet
 from minisd.config import UnetParams
 from minisd.stage import StageError
+from minisd.training.attention import train_with_fast_attention
 from minisd.training.checkpoints import CheckpointManager
 from minisd.training.loop import Schedule, check_finite, fit
 from minisd.training.optim import ema_weights, evaluating, make_lr_scheduler
@@ -65,6 +66,7 @@ class UnetTrainer:
                              f"{train.latent_shape[-1]} wide; set unet.sample_size: {train.latent_shape[-1]}")
         unet = build_unet(params, cross_attention_dim=train.embeddings.shape[-1], latent_channels=train.latent_shape[0])
         unet.train()
+        train_with_fast_attention(unet, accelerator)
         self.layout = torch.channels_last if params.channels_last else torch.contiguous_format
         unet.to(memory_format=self.layout)
         self.ema = EMAModel(unet.parameters(), decay=params.ema_decay, use_ema_warmup=True, inv_gamma=1.0,
