@@ -2,6 +2,10 @@
 
 FID's matrix square root uses the symmetric form tr sqrt(S1^1/2 S2 S1^1/2), which is PSD, so an
 eigendecomposition is exact and stable even when few samples make the covariances singular.
+Not torchmetrics': its FID and KID metrics take images and run the feature net themselves, while
+evaluate scores several pairs of sets with the judge features it already has, and its KID averages
+random subsets where this one uses every sample (deterministic). Its FID formula gives the same
+value on the same features (checked to 1e-9, session 11).
 """
 
 from __future__ import annotations
