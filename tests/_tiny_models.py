@@ -38,6 +38,23 @@ def tiny_vae(image_channels: int = 1, block_out_channels: tuple[int, ...] = (8, 
     ).eval().requires_grad_(False)
 
 
+def tiny_unet(sample_size: int) -> UNet2DConditionModel:
+    """An untrained UNet with cross-attention (on 32-wide caption states) at its first level only."""
+    return UNet2DConditionModel(
+        sample_size=sample_size, in_channels=4, out_channels=4, block_out_channels=(16, 32),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        layers_per_block=1, cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8,
+    )
+
+
+def tiny_clip(tokenizer: CLIPTokenizer):
+    """An untrained CLIPModel (ViT on 16 px images, patches of 8) built as train_clip builds its own."""
+    return build_clip(
+        ClipParams(image_size=16, patch_size=8, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
+                   projection_dim=16),
+        TextEncoderParams(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64), tokenizer)
+
+
 def make_models(root: Path, image_channels: int = 1, image_size: int = 32) -> Path:
     """models/{tokenizer,text_encoder,vae,unet,scheduler} as the upstream stages save them, but tiny."""
     models = root / "models"
@@ -50,20 +67,12 @@ def make_models(root: Path, image_channels: int = 1, image_size: int = 32) -> Pa
         bos_token_id=0, eos_token_id=1, pad_token_id=1,
     )).save_pretrained(models / "text_encoder")
     tiny_vae(image_channels, (8, 16, 16), image_size).save_pretrained(models / "vae")
-    UNet2DConditionModel(
-        sample_size=image_size // 4, in_channels=4, out_channels=4, block_out_channels=(16, 32),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        layers_per_block=1, cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8,
-    ).save_pretrained(models / "unet")
+    tiny_unet(image_size // 4).save_pretrained(models / "unet")
     DDPMScheduler(
         beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
         steps_offset=1, prediction_type="epsilon",
     ).save_pretrained(models / "scheduler")
-    clip = build_clip(
-        ClipParams(image_size=16, patch_size=8, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
-                   projection_dim=16),
-        TextEncoderParams(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64), tokenizer)
-    clip.save_pretrained(models / "clip")
+    tiny_clip(tokenizer).save_pretrained(models / "clip")
     tokenizer.save_pretrained(models / "clip")
     return models
 

@@ -1,31 +1,21 @@
 """The trainers' attention switch: the same function as the libraries' SDPA, used only on CPU + bf16."""
 
 import torch
-from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
-from minisd.config import ClipParams, TextEncoderParams
-from minisd.clip.model import build_clip
 from minisd.training.attention import fused_attention_is_slow, train_with_fast_attention, use_matmul_attention
 from minisd.training.precision import make_accelerator
-from _tiny_models import tiny_tokenizer
+from _tiny_models import tiny_clip, tiny_tokenizer, tiny_unet
 
 
-def _unet() -> UNet2DConditionModel:
+def _unet():
     torch.manual_seed(0)
-    return UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(16, 32),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        layers_per_block=1, cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8,
-    )
+    return tiny_unet(sample_size=8)
 
 
 def _clip():
     tokenizer = tiny_tokenizer()
-    text = TextEncoderParams(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
-    vision = ClipParams(image_size=16, patch_size=8, hidden_size=32, num_layers=1, num_heads=2,
-                        intermediate_size=64, projection_dim=16)
-    return build_clip(vision, text, tokenizer), tokenizer
+    return tiny_clip(tokenizer), tokenizer
 
 
 def _processors(unet) -> set[type]:
