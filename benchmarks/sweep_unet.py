@@ -33,6 +33,7 @@ from minisd.config import load_params
 from minisd.evaluate.run import Locations, evaluate
 from minisd.training.precision import make_accelerator
 from minisd.unet.inputs import load_inputs
+from minisd.unet.repa import teacher_embeddings
 from minisd.unet.trainer import Outputs, fit_unet
 
 COLUMNS = ["recipe", "steps", "train min", "samples/s", "judge", "size", "position", "size+pos", "all three",
@@ -75,10 +76,11 @@ def run_recipe(name: str, overrides: dict, args, work: Path) -> list[str]:
     shutil.copytree(args.text_encoder, models / "text_encoder")
     accelerator = make_accelerator(unet.mixed_precision)
     text, train, val, _ = load_inputs(args.text_cache, paths.LATENT_CACHE, paths.VAE)
+    teacher = teacher_embeddings(paths.CLIP, paths.SHARDS, train.keys) if unet.repa_weight else None
     torch.manual_seed(unet.seed)
     started = time.perf_counter()
     result = fit_unet(unet, train, val, Outputs(models / "unet", models / "scheduler", work / "unet_live"),
-                      accelerator=accelerator)
+                      accelerator=accelerator, teacher=teacher)
     minutes = (time.perf_counter() - started) / 60
     where = Locations(models=models, prompts=args.text_cache / "prompts.json", unet_live=work / "unet_live",
                       pipeline=work / "pipeline", out=work / "eval")

@@ -16,6 +16,7 @@ def tiny_params(**overrides) -> UnetParams:
         up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"], attention_head_dim=2, sample_size=8,
         batch_size=8, lr=3e-3, warmup_steps=2, max_steps=8, mixed_precision="no", val_every=4, val_samples=16,
         sample_every=1000, sample_prompts=0, log_every=1, checkpoint_every=2, checkpoints_keep=2,
+        repa_weight=0.0,  # the trainer's mechanics; tests/test_repa.py trains with a teacher
     )
     return UnetParams(**{**base, **overrides})
 
@@ -33,6 +34,12 @@ def synthetic_split(n: int = 48, seed: int = 0, size: int = 8) -> CaptionedLaten
     rows = [[2 * int(c), 2 * int(c) + 1] for c in classes]
     return CaptionedLatents(mean=mean.half(), std=std.half(), caption_rows=rows, embeddings=embeddings.half(),
                             empty_row=2 * CLASSES, keys=[f"s{i:04d}" for i in range(n)])
+
+
+def class_teacher(n: int, dim: int = 8) -> torch.Tensor:
+    """REPA targets for synthetic_split(n): sample i gets its class's fixed unit vector (class i % 4)."""
+    directions = torch.randn(CLASSES, dim, generator=torch.Generator().manual_seed(5))
+    return torch.nn.functional.normalize(directions, dim=1)[torch.arange(n) % CLASSES]
 
 
 def resume_params() -> UnetParams:

@@ -16,6 +16,7 @@ RERUNS = {
     "src/minisd/vae/model.py": {"train_vae"},
     "src/minisd/unet/model.py": {"train_unet"},
     "src/minisd/judge/model.py": {"train_judge", "evaluate"},  # evaluate loads the judge it scores with
+    "src/minisd/clip/data.py": {"train_clip", "train_unet", "evaluate"},  # the CLIP's input: trained, REPA targets, scores
     "src/minisd/judge/train.py": {"train_judge"},
     "src/minisd/training/loop.py": {"train_clip", "train_vae", "train_unet", "train_judge"},  # every trainer
     "src/minisd/training/attention.py": {"train_clip", "train_unet"},  # the trainers with attention to switch

@@ -257,6 +257,8 @@ class UnetParams(LoopParams):
     # t = T * u ** (1 / p): 1 uniform; 2 draws noisy timesteps, where layout and class are decided, more often
     timestep_power: float = Field(2.0, gt=0)
     noise_offset: float = Field(0.0, ge=0)
+    # REPA (unet/repa.py): weight of the loss pulling the bottleneck toward train_clip's image embedding; 0 off
+    repa_weight: float = Field(0.5, ge=0)
     ema_decay: float = Field(0.999, gt=0, lt=1)  # the cap; warmup 1 - (1 + step) ** -ema_power below it
     ema_power: float = Field(0.75, gt=0)
     channels_last: bool = False  # NHWC convs: faster with bf16 at seed width (benchmarks/bench_unet.py)

@@ -9,6 +9,7 @@ same batches.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -102,6 +103,17 @@ def clip_inputs(images: np.ndarray, size: int, ink_coordinates: bool = False, in
     """Full-size sketches -> the vision tower's input, as training saw them (scorers call this)."""
     small, boxes = tower_images(images, size, ink_crop)
     return clip_pixels(small, size, ink_coordinates, boxes)
+
+
+def model_inputs(model, folder: Path, images: np.ndarray) -> torch.Tensor:
+    """The vision input a saved CLIP expects: ours as it trained, a pretrained one through its image processor."""
+    if (Path(folder) / "preprocessor_config.json").is_file():
+        from transformers import AutoImageProcessor
+
+        processor = AutoImageProcessor.from_pretrained(folder)
+        return processor(images=[np.repeat(im[..., None], 3, axis=2) for im in images],
+                         return_tensors="pt")["pixel_values"]
+    return clip_inputs(images, model.config.vision_config.image_size, uses_ink_coordinates(model), uses_ink_crop(model))
 
 
 def uses_ink_coordinates(model) -> bool:

@@ -18,21 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from minisd.clip.data import clip_inputs, tokenize, uses_ink_coordinates, uses_ink_crop
+from minisd.clip.data import model_inputs, tokenize
 from minisd.clip.metrics import clip_score, image_embeddings, text_embeddings
 
 log = logging.getLogger("minisd.evaluate")
-
-
-def _pixels(model, folder: Path, images: np.ndarray) -> torch.Tensor:
-    """Our CLIP's preprocessing; a pretrained CLIP saved with an image processor gets its own."""
-    if (folder / "preprocessor_config.json").is_file():
-        from transformers import AutoImageProcessor
-
-        processor = AutoImageProcessor.from_pretrained(folder)
-        return processor(images=[np.repeat(im[..., None], 3, axis=2) for im in images],
-                         return_tensors="pt")["pixel_values"]
-    return clip_inputs(images, model.config.vision_config.image_size, uses_ink_coordinates(model), uses_ink_crop(model))
 
 
 def clip_alignment(clip_dir: Path, prompts: list[dict], generated: np.ndarray, real_keys: list[str],
@@ -53,7 +42,7 @@ def clip_alignment(clip_dir: Path, prompts: list[dict], generated: np.ndarray, r
 
     prompt_emb = text_embeddings(model, tokenize(tokenizer, [p["text"] for p in prompts]))
     per_prompt = generated.shape[1]
-    sample_emb = image_embeddings(model, _pixels(model, folder, generated.reshape(-1, *generated.shape[2:])))
+    sample_emb = image_embeddings(model, model_inputs(model, folder, generated.reshape(-1, *generated.shape[2:])))
     own = torch.arange(len(prompts)).repeat_interleave(per_prompt)
     metrics = {
         "sketch_clip_score": clip_score(sample_emb, prompt_emb[own]).mean().item(),
@@ -61,7 +50,7 @@ def clip_alignment(clip_dir: Path, prompts: list[dict], generated: np.ndarray, r
         "prompt_retrieval_chance": 1 / len(prompts),
     }
 
-    real_emb = image_embeddings(model, _pixels(model, folder, real))
+    real_emb = image_embeddings(model, model_inputs(model, folder, real))
     flat = [(i, c) for i, captions in enumerate(real_captions) for c in captions]
     caption_emb = text_embeddings(model, tokenize(tokenizer, [c for _, c in flat]))
     metrics["sketch_clip_score_real"] = clip_score(real_emb[[i for i, _ in flat]], caption_emb).mean().item()

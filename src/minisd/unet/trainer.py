@@ -18,6 +18,7 @@ from diffusers import UNet2DConditionModel
 from diffusers.training_utils import EMAModel
 
 from minisd import paths
+from minisd.components import seeded
 from minisd.unet.model import build_unet
 from minisd.config import UnetParams
 from minisd.stage import StageError
@@ -29,6 +30,7 @@ from minisd.training.precision import make_accelerator
 from minisd.unet.data import CaptionedLatents, DataOrder, seeded_generator
 from minisd.unet.diffusion import diffusion_loss, draw_noise, make_noise_scheduler
 from minisd.unet.inputs import load_inputs
+from minisd.unet.repa import BottleneckAlignment, teacher_embeddings
 from minisd.unet.preview import Preview, load_preview, preview_grid
 from minisd.unet.validation import FixedValidation
 
@@ -57,7 +59,7 @@ class UnetTrainer:
 
     def __init__(self, params: UnetParams, train: CaptionedLatents, val: CaptionedLatents | None, outputs: Outputs,
                  accelerator, preview: Preview | None = None, on_batch: Callable | None = None,
-                 on_step: Callable | None = None):
+                 on_step: Callable | None = None, teacher: torch.Tensor | None = None):
         self.params, self.train, self.outputs, self.accelerator = params, train, outputs, accelerator
         self.preview, self.on_batch, self.on_step = preview, on_batch, on_step
         device = accelerator.device
@@ -72,9 +74,21 @@ class UnetTrainer:
         self.ema = EMAModel(unet.parameters(), decay=params.ema_decay, use_ema_warmup=True, inv_gamma=1.0,
                             power=params.ema_power, foreach=True, model_cls=UNet2DConditionModel,
                             model_config=unet.config)
-        optimizer = torch.optim.AdamW(unet.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+        self.teacher, repa = teacher, None
+        if params.repa_weight:
+            if teacher is None or len(teacher) != len(train):
+                raise StageError(f"unet.repa_weight is {params.repa_weight} but no teacher embedding per train sample "
+                                 f"was given ({0 if teacher is None else len(teacher)} for {len(train)})")
+            with seeded(params.seed):
+                repa = BottleneckAlignment(unet, teacher.shape[-1])
+        trained = list(unet.parameters()) + (list(repa.parameters()) if repa else [])
+        optimizer = torch.optim.AdamW(trained, lr=params.lr, weight_decay=params.weight_decay)
         self.lr_scheduler = make_lr_scheduler(optimizer, params.lr_schedule, params.warmup_steps, params.max_steps)
-        self.unet, self.optimizer = accelerator.prepare(unet, optimizer)
+        if repa:
+            self.unet, self.repa, self.optimizer = accelerator.prepare(unet, repa, optimizer)
+        else:
+            (self.unet, self.optimizer), self.repa = accelerator.prepare(unet, optimizer), None
+        self.trained, self.models = trained, (self.unet, self.repa) if self.repa else (self.unet,)
         self.ema.to(device=device)
         self.raw = accelerator.unwrap_model(self.unet)
         self.noise_scheduler = make_noise_scheduler(params.noise_scheduler)
@@ -86,12 +100,13 @@ class UnetTrainer:
         self.raw_state: dict | None = None
 
     def state(self) -> dict:
-        return {"model": self.unet, "ema": self.ema, "optimizer": self.optimizer, "lr_scheduler": self.lr_scheduler}
+        state = {"model": self.unet, "ema": self.ema, "optimizer": self.optimizer, "lr_scheduler": self.lr_scheduler}
+        return state | ({"repa": self.repa} if self.repa else {})
 
     def step(self, step: int) -> dict[str, float]:
         params, accelerator, device = self.params, self.accelerator, self.accelerator.device
         gas = params.gradient_accumulation_steps
-        step_loss = 0.0
+        step_loss = repa_loss = 0.0
         for micro in range(gas):
             micro_step = step * gas + micro
             indices = self.order.indices(micro_step)
@@ -101,15 +116,21 @@ class UnetTrainer:
                                           params.timestep_power)
             if self.on_batch:
                 self.on_batch(step, indices, rows)
-            with accelerator.accumulate(self.unet):
+            with accelerator.accumulate(*self.models):
                 loss = diffusion_loss(self.unet, self.noise_scheduler, latents.to(device, memory_format=self.layout),
                                       cond.to(device), noise.to(device, memory_format=self.layout),
                                       timesteps.to(device), params.snr_gamma)
                 mean_loss = accelerator.reduce(loss.detach().clone(), "mean")
+                if self.repa:  # logged apart, so train/loss stays the denoising loss of runs without it
+                    alignment = self.repa(self.teacher[indices])
+                    mean_alignment = accelerator.reduce(alignment.detach().clone(), "mean")
+                    check_finite(mean_alignment, step + 1, f"REPA loss of micro-batch {micro_step}")
+                    repa_loss += mean_alignment.item() / gas
+                    loss = loss + params.repa_weight * alignment
                 check_finite(mean_loss, step + 1, f"micro-batch {micro_step}")
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and params.grad_clip:
-                    accelerator.clip_grad_norm_(self.unet.parameters(), params.grad_clip)
+                    accelerator.clip_grad_norm_(self.trained, params.grad_clip)
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
             step_loss += mean_loss.item() / gas
@@ -117,7 +138,7 @@ class UnetTrainer:
         self.ema.step(self.raw.parameters())
         if self.on_step:
             self.on_step(step + 1, self.raw)
-        return {"loss": step_loss}
+        return {"loss": step_loss} | ({"repa_loss": repa_loss} if self.repa else {})
 
     def log_extras(self, step: int) -> dict[str, float]:
         return {"epoch": self.order.epoch_of(step * self.params.gradient_accumulation_steps)}
@@ -152,9 +173,13 @@ class UnetTrainer:
 
 def fit_unet(params: UnetParams, train: CaptionedLatents, val: CaptionedLatents | None, outputs: Outputs, *,
              accelerator, checkpoints: CheckpointManager | None = None, preview: Preview | None = None,
-             on_batch: Callable | None = None, on_step: Callable | None = None) -> TrainResult:
-    """Train on in-memory splits; export the EMA weights + scheduler config to `outputs`."""
-    trainer = UnetTrainer(params, train, val, outputs, accelerator, preview, on_batch, on_step)
+             on_batch: Callable | None = None, on_step: Callable | None = None,
+             teacher: torch.Tensor | None = None) -> TrainResult:
+    """Train on in-memory splits; export the EMA weights + scheduler config to `outputs`.
+
+    teacher: (len(train), D) CLIP image embeddings of the train sketches, needed when `unet.repa_weight` > 0.
+    """
+    trainer = UnetTrainer(params, train, val, outputs, accelerator, preview, on_batch, on_step, teacher)
     schedule = Schedule.from_params(
         params, params.batch_size * params.gradient_accumulation_steps * accelerator.num_processes,
         sample_every=params.sample_every)
@@ -164,7 +189,8 @@ def fit_unet(params: UnetParams, train: CaptionedLatents, val: CaptionedLatents 
 
 def train_unet(params: UnetParams, text_dir: Path = paths.TEXT_CACHE, latent_dir: Path = paths.LATENT_CACHE,
                vae_dir: Path = paths.VAE, outputs: Outputs = Outputs(),
-               checkpoint_root: Path = paths.CHECKPOINTS) -> dict:
+               checkpoint_root: Path = paths.CHECKPOINTS, clip_dir: Path = paths.CLIP,
+               shards_dir: Path = paths.SHARDS) -> dict:
     """The stage: caches in (checked against the VAE that made them), checkpoints keyed by the params
     and the caches' contents, previews decoded by that VAE; then `fit_unet`."""
     accelerator = make_accelerator(params.mixed_precision, params.gradient_accumulation_steps)
@@ -172,6 +198,7 @@ def train_unet(params: UnetParams, text_dir: Path = paths.TEXT_CACHE, latent_dir
     checkpoints = CheckpointManager.for_stage("train_unet", {"unet": params.model_dump()}, [text_dir, latent_dir],
                                               params.checkpoints_keep, accelerator, checkpoint_root)
     preview = load_preview(params, text, vae_dir, accelerator.device) if accelerator.is_main_process else None
+    teacher = teacher_embeddings(clip_dir, shards_dir, train.keys) if params.repa_weight else None
     torch.manual_seed(params.seed)  # nothing in training draws from the global RNG; seeded all the same
     return fit_unet(params, train, val, outputs, accelerator=accelerator, checkpoints=checkpoints,
-                    preview=preview).metrics
+                    preview=preview, teacher=teacher).metrics
