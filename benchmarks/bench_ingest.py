@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from minisd.config import IngestParams, QuickDrawSource
+from minisd.params.ingest import IngestParams, QuickDrawSource
 from minisd.ingest import run_ingest, synthetic
 from minisd.ingest.pool import chunked, ordered_map
 from minisd.ingest.quickdraw import parse_line

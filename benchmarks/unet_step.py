@@ -17,7 +17,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from minisd.config import UnetParams
+from minisd.params.unet import UnetParams
 from minisd.training.attention import fused_attention_is_slow, use_matmul_attention
 from minisd.unet.data import CaptionedLatents
 from minisd.unet.diffusion import diffusion_loss, draw_noise, make_noise_scheduler

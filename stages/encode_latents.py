@@ -1,12 +1,13 @@
 """Stage encode_latents: models/vae encodes every train and val sample -> data/cache/latents."""
 
 from minisd.caches.encode import encode_latents
-from minisd.config import load_params
+from minisd.params.base import load_section
+from minisd.params.caches import LatentCacheParams
 from minisd.stage import main
 
 
 def run() -> None:
-    encode_latents(load_params())
+    encode_latents(load_section("encode_latents", LatentCacheParams))
 
 
 if __name__ == "__main__":

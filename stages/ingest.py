@@ -5,14 +5,15 @@ outside every declared dependency is refused before any work (DVC would not see 
 """
 
 from minisd import paths
-from minisd.config import load_params
 from minisd.ingest import run_ingest
 from minisd.ingest.raw import RAW, check_declared
+from minisd.params.base import load_section
+from minisd.params.ingest import IngestParams
 from minisd.stage import main
 
 
 def run() -> None:
-    params = load_params().ingest
+    params = load_section("ingest", IngestParams)
     check_declared(params, RAW)
     run_ingest(params, paths.SHARDS, paths.INGEST_DIR, RAW)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from minisd.config import IngestParams
+from minisd.params.ingest import IngestParams
 from minisd.ingest import run_ingest
 from minisd.shards import iter_samples
 

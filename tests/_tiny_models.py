@@ -12,7 +12,8 @@ from tokenizers.pre_tokenizers import ByteLevel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from minisd.clip.model import build_clip
-from minisd.config import ClipParams, TextEncoderParams
+from minisd.params.clip import ClipParams
+from minisd.params.text import TextEncoderParams
 
 
 def tiny_tokenizer(max_length: int = 16) -> CLIPTokenizer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from minisd.config import UnetParams
+from minisd.params.unet import UnetParams
 from minisd.unet.data import CaptionedLatents
 
 CLASSES, TOKENS, HIDDEN = 4, 4, 16

@@ -34,8 +34,8 @@ from minisd.stage import main
 
 def run():
     params = load_params()
-    embed_text(params)
-    encode_latents(params)
+    embed_text(params.embed_text, params.prompts)
+    encode_latents(params.encode_latents)
 
 main(run)
 """
@@ -65,8 +65,8 @@ def test_two_processes_equal_one(tmp_path, monkeypatch):
     one, two = project(tmp_path / "one"), project(tmp_path / "two")
     monkeypatch.chdir(one)
     params = load_params()
-    embed_text(params)
-    encode_latents(params)
+    embed_text(params.embed_text, params.prompts)
+    encode_latents(params.encode_latents)
     monkeypatch.undo()
 
     (two / "driver.py").write_text(DRIVER)
@@ -92,7 +92,8 @@ def test_missing_inputs_fail_clearly(tmp_path, monkeypatch, stage):
     if stage == "encode_latents":
         write_shards(tmp_path, n_train=4, n_val=2, shards=1)
         with pytest.raises(FileNotFoundError, match="run `dvc repro train_vae`"):
-            encode_latents(load_params())
+            encode_latents(load_params().encode_latents)
     else:
         with pytest.raises(FileNotFoundError, match="run `dvc repro train_clip`"):
-            embed_text(load_params())
+            params = load_params()
+            embed_text(params.embed_text, params.prompts)

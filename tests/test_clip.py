@@ -24,7 +24,8 @@ from minisd.clip.batches import LayoutBatches
 from minisd.clip.data import (MIN_CROP, CaptionedImages, clip_inputs, clip_pixels, ink_boxes, tower_images,
                               uses_ink_coordinates, uses_ink_crop)
 from minisd.clip.loss import contrastive_loss, same_text_targets
-from minisd.config import ParamsError, parse_params
+from minisd.config import parse_params
+from minisd.params.base import ParamsError
 
 TINY = {
     "ingest": {"sources": [{"kind": "synthetic", "count": 10}]},
@@ -91,8 +92,13 @@ def shards(tmp_path, monkeypatch):
     return make_shards(tmp_path, n_train=256, n_val=64, size=32)
 
 
+def train_clip(params, shards):
+    """The stage's call: the three sections it reads."""
+    return clip_trainer.train_clip(params.clip, params.tokenizer, params.text_encoder, shards)
+
+
 def test_tiny_clip_retrieves_far_above_chance_and_loads_stock(shards):
-    metrics = clip_trainer.train_clip(tiny_params(), shards)
+    metrics = train_clip(tiny_params(), shards)
     top1, chance = metrics["val/image_to_text_top1"], metrics["val/image_to_text_chance"]
     assert top1 > 4 * chance, metrics
     assert metrics["val/zero_shot_accuracy"] > 1.5 * metrics["val/zero_shot_chance"], metrics
@@ -182,7 +188,7 @@ def test_stock_clip_config_means_gray_input():
 
 def test_killed_run_resumes_to_identical_weights(shards, monkeypatch):
     params = tiny_params(max_steps=12, checkpoint_every=5)
-    clip_trainer.train_clip(params, shards)
+    train_clip(params, shards)
     clean = load_file("models/clip/model.safetensors")
 
     original = clip_trainer.ClipTrainer.step
@@ -194,10 +200,10 @@ def test_killed_run_resumes_to_identical_weights(shards, monkeypatch):
 
     monkeypatch.setattr(clip_trainer.ClipTrainer, "step", crash)
     with pytest.raises(KeyboardInterrupt):
-        clip_trainer.train_clip(params, shards)
+        train_clip(params, shards)
     assert any(paths.CHECKPOINTS.glob("train_clip-*/step-00000005"))
     monkeypatch.setattr(clip_trainer.ClipTrainer, "step", original)
-    clip_trainer.train_clip(params, shards)  # resumes at step 5
+    train_clip(params, shards)  # resumes at step 5
     resumed = load_file("models/clip/model.safetensors")
     assert clean.keys() == resumed.keys()
     assert all(torch.equal(clean[k], resumed[k]) for k in clean)
@@ -216,7 +222,7 @@ def test_pretrained_text_encoder_is_saved_not_trained(shards, tmp_path):
     raw = json.loads(json.dumps(TINY))
     raw["tokenizer"] = {"source": "pretrained", "path": str(pretrained), "subfolder": "tokenizer", "max_length": 16}
     raw["text_encoder"] = {"source": "pretrained", "path": str(pretrained), "subfolder": "text_encoder"}
-    assert clip_trainer.train_clip(parse_params(raw), shards) == {}
+    assert train_clip(parse_params(raw), shards) == {}
     before = load_file(pretrained / "text_encoder" / "model.safetensors")
     after = load_file(paths.TEXT_ENCODER / "model.safetensors")
     assert all(torch.equal(before[k], after[k]) for k in before)

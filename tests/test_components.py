@@ -13,7 +13,9 @@ from minisd.components import ComponentError, weights_hash
 from minisd.text_encoder import load_text_encoder, load_tokenizer
 from minisd.unet.model import build_unet
 from minisd.vae.model import load_vae
-from minisd.config import TextEncoderParams, TokenizerParams, UnetParams, VaeParams
+from minisd.params.text import TextEncoderParams, TokenizerParams
+from minisd.params.unet import UnetParams
+from minisd.params.vae import VaeParams
 from minisd.tokenizer import save_tokenizer
 
 SHAPES = ["cat", "dog", "house", "star", "circle", "tree", "fish", "car"]

@@ -1,7 +1,10 @@
 import pytest
 import yaml
 
-from minisd.config import ParamsError, load_params, parse_params
+from minisd.config import Params, load_params, parse_params
+from minisd.params.base import SECTIONS, ParamsError, load_section, load_sections
+from minisd.params.unet import UnetParams
+from minisd.params.vae import VaeParams
 
 
 def default_raw():
@@ -49,13 +52,39 @@ def test_bad_value_names_the_key(edit, key):
     assert f"  {key}" in str(info.value)
 
 
+def test_a_stage_reads_only_its_sections_each_equal_to_the_whole_files():
+    """Stages load their sections alone (so DVC tracks only those modules); the result is the same
+    model the whole file gives, and SECTIONS names exactly the whole file's sections."""
+    assert SECTIONS == tuple(Params.model_fields)
+    whole = load_params("params.yaml")
+    models = {key: type(getattr(whole, key)) for key in SECTIONS}
+    assert load_sections("params.yaml", **models) == tuple(getattr(whole, key) for key in SECTIONS)
+
+
+def test_a_section_names_its_bad_key_and_a_top_level_typo_fails_every_stage(tmp_path):
+    raw = default_raw()
+    raw["unet"]["lr"] = -1
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError, match=r"\n  unet\.lr: Input should be greater than 0 \(got -1\)"):
+        load_section("unet", UnetParams, path)
+    assert load_section("vae", VaeParams, path) == load_params("params.yaml").vae  # another stage is not blocked
+
+    raw["unet"]["lr"] = 0.002
+    raw["unt"] = {"lr": 0.002}
+    path.write_text(yaml.safe_dump(raw))
+    for key, model in (("unet", UnetParams), ("vae", VaeParams)):
+        with pytest.raises(ParamsError, match=r"\n  unt: Extra inputs are not permitted"):
+            load_section(key, model, path)
+
+
 def test_missing_params_file(tmp_path):
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "nope.yaml")
 
 
 def test_params_yaml_ships_the_config_defaults():
-    """One source of truth: every key params.yaml sets equals config.py's default, so tests built
+    """One source of truth: every key params.yaml sets equals the default in its params/ module, so tests built
     from the defaults train the recipe that ships (only the data sources are the file's own)."""
     import yaml
 

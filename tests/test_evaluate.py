@@ -11,7 +11,8 @@ import torch
 from _drawings import make_shards
 from _tiny_models import make_models, make_prompts, tiny_tokenizer
 
-from minisd.config import EvaluateParams, JudgeParams
+from minisd.params.evaluate import EvaluateParams
+from minisd.params.judge import JudgeParams
 from minisd.evaluate import Locations, evaluate
 from minisd.evaluate import ceiling
 from minisd.evaluate.adherence import score_samples

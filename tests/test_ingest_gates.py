@@ -13,7 +13,7 @@ from _drawings import doodle
 from _ingest import ingest, quickdraw_line, reasons, write_png
 
 from minisd.attributes import INK_THRESHOLD
-from minisd.config import GateParams, NormalizeParams
+from minisd.params.ingest import GateParams, NormalizeParams
 from minisd.ingest.decode import decode, header_size
 from minisd.ingest.gates import REASONS, Deduper, Reject, phash
 from minisd.ingest.items import Item

@@ -15,7 +15,7 @@ from minisd.attributes import INK_THRESHOLD, POSITIONS, SIZES, measure
 from minisd.captions import POSITION_PHRASES
 from minisd.ingest import synthetic
 from minisd.ingest.quickdraw import parse_line
-from minisd.config import QuickDrawSource
+from minisd.params.ingest import QuickDrawSource
 
 
 def test_synthetic_labels_are_measured_and_captions_name_them(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from _drawings import SHAPES, doodle_samples, make_shards
 
-from minisd.config import JudgeParams
+from minisd.params.judge import JudgeParams
 from minisd.judge.model import Judge, load_judge
 from minisd.judge.augment import augment_batch
 from minisd.judge.train import JudgeTrainer, load_labelled, train_judge

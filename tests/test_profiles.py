@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from minisd import profiles
-from minisd.config import ParamsError, load_params
+from minisd.config import load_params
+from minisd.params.base import ParamsError
 
 
 @pytest.fixture

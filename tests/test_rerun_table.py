@@ -22,6 +22,13 @@ RERUNS = {
     "src/minisd/training/attention.py": {"train_clip", "train_unet"},  # the trainers with attention to switch
     "src/minisd/evaluate/sheets.py": {"evaluate"},
     "src/minisd/captions.py": {"ingest", "evaluate"},  # the captions' templates, and the sheets' prompts
+    # params: one module per section, so a section's code reruns the stage that reads it (and evaluate, whose
+    # model card reads every section); the shared base reruns every stage
+    "src/minisd/params/unet.py": {"train_unet", "evaluate"},
+    "src/minisd/params/vae.py": {"train_vae", "evaluate"},
+    "src/minisd/params/caches.py": {"embed_text", "encode_latents", "evaluate"},
+    "src/minisd/params/base.py": {"ingest", "train_clip", "embed_text", "train_vae", "encode_latents", "train_judge",
+                                  "train_unet", "evaluate"},
 }
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from minisd.config import NoiseSchedulerParams
+from minisd.params.unet import NoiseSchedulerParams
 from minisd.stage import StageError
 from minisd.unet.data import CaptionedLatents, DataOrder, seeded_generator
 from minisd.unet.diffusion import draw_noise, make_noise_scheduler, min_snr_weights, target_for

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from _drawings import make_shards
 from minisd.components import ComponentError
-from minisd.config import LossWeights, VaeParams
+from minisd.params.vae import LossWeights, VaeParams
 from minisd.shards import load_images
 from minisd.stage import StageError
 from minisd.training.loop import NonFiniteLossError

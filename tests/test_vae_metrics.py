@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from minisd.config import LossWeights
+from minisd.params.vae import LossWeights
 from minisd.pixels import to_pixels
 from minisd.vae.data import ImageBank
 from minisd.vae.losses import VaeLoss

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from minisd.config import PretrainedRef
+from minisd.params.base import PretrainedRef
 from minisd.stage import StageError
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from typing import Callable
 
-from minisd.config import ParamsError
+from minisd.params.base import ParamsError
 
 LAUNCH_ENV = "MINISD_ACCELERATE_ARGS"  # e.g. "--multi_gpu --num_processes 4"
 _LAUNCHED = "MINISD_LAUNCHED"

@@ -7,7 +7,7 @@ from typing import Iterable
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from minisd.components import ComponentError, load_pretrained, param_error, seeded
-from minisd.config import TextEncoderParams, TokenizerParams
+from minisd.params.text import TextEncoderParams, TokenizerParams
 from minisd.tokenizer import train_clip_tokenizer
 
 

@@ -23,7 +23,7 @@ from minisd.caches.parallel import batches, fresh_dir, make_inference_accelerato
 from minisd.caches.storage import cache_dtype, open_mmap, write_stream
 from minisd.caches.text_cache import EMBEDDINGS, INDEX, PROMPTS, TEXT_FORMAT
 from minisd.components import weights_hash
-from minisd.config import Params
+from minisd.params.caches import CacheParams, PromptParams
 from minisd.eval_prompts import choose_prompts
 from minisd.shards import Sample
 
@@ -140,7 +140,8 @@ def write_text_cache(
 
 
 def embed_text(
-    params: Params,
+    settings: CacheParams,
+    prompt_params: PromptParams,
     shards_dir: Path = paths.SHARDS,
     tokenizer_dir: Path = paths.TOKENIZER,
     encoder_dir: Path = paths.TEXT_ENCODER,
@@ -154,13 +155,13 @@ def embed_text(
     tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir)
     encoder = CLIPTextModel.from_pretrained(encoder_dir).requires_grad_(False)
     accelerator = make_inference_accelerator(
-        params.embed_text.mixed_precision, bf16_pays_on_cpu=encoder.config.hidden_size >= BF16_MIN_HIDDEN
+        settings.mixed_precision, bf16_pays_on_cpu=encoder.config.hidden_size >= BF16_MIN_HIDDEN
     )
     log.info("embed_text: %d process(es), device %s, mixed precision %s",
              accelerator.num_processes, accelerator.device, accelerator.mixed_precision)
-    prompts = choose_prompts(meta["val"], params.prompts.per_class, params.prompts.extra)
+    prompts = choose_prompts(meta["val"], prompt_params.per_class, prompt_params.extra)
     write_text_cache(
         fresh_dir(accelerator, out_dir), accelerator, tokenizer, encoder, meta, prompts,
-        batch_size=params.embed_text.batch_size, dtype=params.embed_text.dtype,
+        batch_size=settings.batch_size, dtype=settings.dtype,
         encoder_hash=weights_hash(encoder_dir), tokenizer_hash=weights_hash(tokenizer_dir),
     )

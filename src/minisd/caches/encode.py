@@ -29,7 +29,7 @@ from minisd.caches.latent_cache import INDEX, LATENT_FORMAT
 from minisd.caches.parallel import batches, fresh_dir, make_inference_accelerator, shard_jobs
 from minisd.caches.storage import CacheError, cache_dtype, write_stream
 from minisd.components import weights_hash
-from minisd.config import Params
+from minisd.params.caches import LatentCacheParams
 from minisd.shards import SPLITS, Sample, iter_samples, shard_paths
 from minisd.pixels import to_pixels
 
@@ -156,19 +156,18 @@ def write_latent_cache(
 
 
 def encode_latents(
-    params: Params,
+    settings: LatentCacheParams,
     shards_dir: Path = paths.SHARDS,
     vae_dir: Path = paths.VAE,
     out_dir: Path = paths.LATENT_CACHE,
 ) -> None:
     """Every train and val sample through the encoder of the VAE that train_vae saved."""
-    accelerator = make_inference_accelerator(params.encode_latents.mixed_precision)
+    accelerator = make_inference_accelerator(settings.mixed_precision)
     log.info("encode_latents: %d process(es), device %s, mixed precision %s",
              accelerator.num_processes, accelerator.device, accelerator.mixed_precision)
     if not Path(vae_dir).is_dir():
         raise FileNotFoundError(f"{vae_dir}: no VAE folder (run `dvc repro train_vae`)")
     vae = AutoencoderKL.from_pretrained(vae_dir).requires_grad_(False)
-    settings = params.encode_latents
     write_latent_cache(
         fresh_dir(accelerator, out_dir), accelerator, vae, shards_dir,
         batch_size=settings.batch_size, chunk_size=settings.chunk_size, dtype=settings.dtype,

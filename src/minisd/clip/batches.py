@@ -34,7 +34,7 @@ class LayoutBatches:
 
     def __init__(self, keys: list[str], batch_size: int, groups: int, seed: int, world: int = 1, rank: int = 0):
         if batch_size % groups:
-            raise ValueError(f"batch_size {batch_size} is not a multiple of groups {groups}")  # config.py names the keys
+            raise ValueError(f"batch_size {batch_size} is not a multiple of groups {groups}")  # params/clip.py names the keys
         members = defaultdict(list)
         for index, key in enumerate(keys):
             members[key].append(index)

@@ -14,7 +14,8 @@ from transformers import CLIPConfig, CLIPModel, CLIPVisionConfig
 
 from minisd.components import param_error, seeded
 from minisd.text_encoder import load_text_encoder, text_config
-from minisd.config import ClipParams, TextEncoderParams
+from minisd.params.clip import ClipParams
+from minisd.params.text import TextEncoderParams
 
 
 def vision_config(params: ClipParams) -> CLIPVisionConfig:

@@ -24,8 +24,9 @@ from minisd.clip.loss import contrastive_loss
 from minisd.clip.metrics import image_embeddings, retrieval, text_embeddings, zero_shot_accuracy
 from minisd.clip.model import build_clip
 from minisd.components import load_pretrained
+from minisd.params.clip import ClipParams
+from minisd.params.text import TextEncoderParams, TokenizerParams
 from minisd.text_encoder import load_text_encoder, load_tokenizer
-from minisd.config import Params
 from minisd.shards import iter_samples
 from minisd.tokenizer import save_tokenizer
 from minisd.training.attention import train_with_fast_attention
@@ -118,34 +119,36 @@ def save_clip(model: CLIPModel, tokenizer, clip_dir: Path = paths.CLIP, encoder_
     save_tokenizer(tokenizer, tokenizer_dir)
 
 
-def _save_pretrained_components(params: Params, tokenizer) -> None:
+def _save_pretrained_components(text: TextEncoderParams, tokenizer) -> None:
     """Pretrained text encoder: nothing to train; keep the whole CLIP too when the path has one."""
     for folder in (paths.CLIP, paths.TEXT_ENCODER, paths.TOKENIZER):
         shutil.rmtree(folder, ignore_errors=True)
-    encoder = load_text_encoder(params.text_encoder, tokenizer)
+    encoder = load_text_encoder(text, tokenizer)
     encoder.save_pretrained(paths.TEXT_ENCODER, safe_serialization=True)
     save_tokenizer(tokenizer, paths.TOKENIZER)
     try:
-        clip = load_pretrained(CLIPModel, params.text_encoder.model_copy(update={"subfolder": None}), "CLIP",
+        clip = load_pretrained(CLIPModel, text.model_copy(update={"subfolder": None}), "CLIP",
                                "text_encoder")
     except Exception as error:  # a bare text-encoder checkpoint (SD's subfolder) has no vision tower
         log.info("train_clip: %s holds no full CLIPModel (%s); models/clip keeps only the text side",
-                 params.text_encoder.path, str(error).splitlines()[0][:120])
+                 text.path, str(error).splitlines()[0][:120])
         encoder.save_pretrained(paths.CLIP, safe_serialization=True)
     else:
         clip.save_pretrained(paths.CLIP, safe_serialization=True)
     save_tokenizer(tokenizer, paths.CLIP)
 
 
-def train_clip(params: Params, shards_dir: Path = paths.SHARDS) -> dict[str, float]:
-    clip = params.clip
+def train_clip(clip: ClipParams, tokenizer_params: TokenizerParams, text: TextEncoderParams,
+               shards_dir: Path = paths.SHARDS) -> dict[str, float]:
+    """The stage: a contrastive CLIP from scratch on the shards' captioned sketches (or, for a pretrained
+    text encoder, its copy); saves the CLIP, its text tower and the tokenizer."""
     accelerator = make_accelerator(clip.mixed_precision)
     train_samples = list(iter_samples(shards_dir, "train"))
     val_samples = list(iter_samples(shards_dir, "val"))
-    tokenizer = load_tokenizer(params.tokenizer, [c for s in train_samples for c in s.captions])
-    if params.text_encoder.source == "pretrained":
+    tokenizer = load_tokenizer(tokenizer_params, [c for s in train_samples for c in s.captions])
+    if text.source == "pretrained":
         if accelerator.is_main_process:
-            _save_pretrained_components(params, tokenizer)
+            _save_pretrained_components(text, tokenizer)
             shutil.rmtree(paths.CLIP_LIVE, ignore_errors=True)
             paths.CLIP_LIVE.mkdir(parents=True)
             (paths.CLIP_LIVE / "metrics.json").write_text(json.dumps({"steps": 0, "source": "pretrained"}) + "\n")
@@ -163,9 +166,10 @@ def train_clip(params: Params, shards_dir: Path = paths.SHARDS) -> dict[str, flo
     log.info("train_clip: %d images, %d distinct captions (%d val images, %d val captions), device %s, %s",
              len(train), len(train.texts), len(val or []), len(val.texts) if val else 0,
              accelerator.device, accelerator.mixed_precision)
-    model = build_clip(clip, params.text_encoder, tokenizer)
+    model = build_clip(clip, text, tokenizer)
     trainer = ClipTrainer(clip, model, train, val, tokenizer, accelerator)
-    sections = {name: getattr(params, name).model_dump(mode="json") for name in ("clip", "text_encoder", "tokenizer")}
+    sections = {name: section.model_dump(mode="json")
+                for name, section in (("clip", clip), ("text_encoder", text), ("tokenizer", tokenizer_params))}
     checkpoints = CheckpointManager.for_stage("train_clip", sections, [shards_dir], clip.checkpoints_keep, accelerator)
     schedule = Schedule.from_params(clip, clip.batch_size * accelerator.num_processes)
     return fit(trainer, schedule, accelerator, checkpoints, paths.CLIP_LIVE, "train_clip").metrics

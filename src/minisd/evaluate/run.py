@@ -17,7 +17,7 @@ import numpy as np
 from accelerate import PartialState
 
 from minisd import paths
-from minisd.config import EvaluateParams
+from minisd.params.evaluate import EvaluateParams
 from minisd.eval_prompts import load_prompts
 from minisd.evaluate.adherence import score_samples
 from minisd.evaluate.alignment import clip_alignment

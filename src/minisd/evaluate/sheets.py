@@ -13,7 +13,7 @@ import numpy as np
 
 from minisd.attributes import POSITIONS, SIZES
 from minisd.captions import SHEET_TEMPLATE, TEMPLATES, layout_caption
-from minisd.config import EvaluateParams
+from minisd.params.evaluate import EvaluateParams
 from minisd.evaluate.figures import labelled_grid
 from minisd.pipeline import sample
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from minisd.config import ImageFolderSource
+from minisd.params.ingest import ImageFolderSource
 from minisd.ingest.items import Item, slug
 from minisd.stage import StageError
 

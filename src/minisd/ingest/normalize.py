@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from minisd.attributes import INK_THRESHOLD
-from minisd.config import NormalizeParams
+from minisd.params.ingest import NormalizeParams
 from minisd.ingest.gates import Reject
 
 WORK_FACTOR = 4  # working resolution = WORK_FACTOR * image_size on the long side

@@ -13,7 +13,7 @@ import numpy as np
 
 from minisd.attributes import measure
 from minisd.captions import layout_captions
-from minisd.config import GateParams, NormalizeParams
+from minisd.params.ingest import GateParams, NormalizeParams
 from minisd.ingest import quickdraw, synthetic
 from minisd.ingest.decode import decode
 from minisd.ingest.gates import Reject, check_ink, content_hash, phash

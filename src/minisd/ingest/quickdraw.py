@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from minisd.attributes import ink_bbox
-from minisd.config import QuickDrawSource
+from minisd.params.ingest import QuickDrawSource
 from minisd.captions import with_article
 from minisd.ingest.gates import Reject
 from minisd.ingest.items import Item, slug

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from minisd.config import IngestParams
+from minisd.params.ingest import IngestParams
 from minisd.stage import StageError
 
 RAW = Path("data") / "raw"

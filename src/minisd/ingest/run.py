@@ -13,7 +13,7 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from minisd.config import IngestParams, SyntheticSource
+from minisd.params.ingest import IngestParams, SyntheticSource
 from minisd.ingest.gates import Deduper, Reject
 from minisd.ingest.imagefolder import read_imagefolder
 from minisd.ingest.items import Item, slug

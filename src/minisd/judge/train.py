@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from dvclive import Live
 
 from minisd import paths
-from minisd.config import JudgeParams
+from minisd.params.judge import JudgeParams
 from minisd.judge.augment import augment_batch
 from minisd.judge.model import CONFIG, Judge, JudgeNet, prepare
 from minisd.shards import iter_samples

@@ -57,7 +57,7 @@ class Schedule:
 
     @classmethod
     def from_params(cls, params, samples_per_step: int, sample_every: int | None = None) -> Schedule:
-        """From a `config.LoopParams` section; samples_per_step counts every process's samples."""
+        """From a `params.base.LoopParams` section; samples_per_step counts every process's samples."""
         return cls(params.max_steps, samples_per_step, params.log_every, params.val_every, params.checkpoint_every,
                    params.max_minutes, sample_every)
 

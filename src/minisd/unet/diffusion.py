@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from diffusers.training_utils import compute_snr
 
-from minisd.config import NoiseSchedulerParams
+from minisd.params.unet import NoiseSchedulerParams
 
 
 def make_noise_scheduler(params: NoiseSchedulerParams) -> DDPMScheduler:

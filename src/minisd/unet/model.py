@@ -5,7 +5,7 @@ from __future__ import annotations
 from diffusers import UNet2DConditionModel
 
 from minisd.components import ComponentError, norm_groups, param_error, seeded
-from minisd.config import UnetParams
+from minisd.params.unet import UnetParams
 
 
 def build_unet(params: UnetParams, cross_attention_dim: int, latent_channels: int) -> UNet2DConditionModel:

@@ -15,7 +15,7 @@ import torch
 from diffusers import AutoencoderKL
 from PIL import Image
 
-from minisd.config import UnetParams
+from minisd.params.unet import UnetParams
 from minisd.imagegrid import tile
 from minisd.pipeline import build_pipeline, inference_scheduler, sample
 

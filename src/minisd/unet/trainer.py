@@ -20,7 +20,7 @@ from diffusers.training_utils import EMAModel
 from minisd import paths
 from minisd.components import seeded
 from minisd.unet.model import build_unet
-from minisd.config import UnetParams
+from minisd.params.unet import UnetParams
 from minisd.stage import StageError
 from minisd.training.attention import train_with_fast_attention
 from minisd.training.checkpoints import CheckpointManager
@@ -106,7 +106,7 @@ class UnetTrainer:
     def step(self, step: int) -> dict[str, float]:
         params, accelerator, device = self.params, self.accelerator, self.accelerator.device
         gas = params.gradient_accumulation_steps
-        step_loss = repa_loss = 0.0
+        totals = torch.zeros(2 if self.repa else 1, device=device)  # denoising (and REPA) loss, micro-batch mean
         for micro in range(gas):
             micro_step = step * gas + micro
             indices = self.order.indices(micro_step)
@@ -120,25 +120,23 @@ class UnetTrainer:
                 loss = diffusion_loss(self.unet, self.noise_scheduler, latents.to(device, memory_format=self.layout),
                                       cond.to(device), noise.to(device, memory_format=self.layout),
                                       timesteps.to(device), params.snr_gamma)
-                mean_loss = accelerator.reduce(loss.detach().clone(), "mean")
+                parts = [loss]
                 if self.repa:  # logged apart, so train/loss stays the denoising loss of runs without it
-                    alignment = self.repa(self.teacher[indices])
-                    mean_alignment = accelerator.reduce(alignment.detach().clone(), "mean")
-                    check_finite(mean_alignment, step + 1, f"REPA loss of micro-batch {micro_step}")
-                    repa_loss += mean_alignment.item() / gas
-                    loss = loss + params.repa_weight * alignment
-                check_finite(mean_loss, step + 1, f"micro-batch {micro_step}")
+                    parts.append(self.repa(self.teacher[indices]))
+                    loss = loss + params.repa_weight * parts[1]
+                means = accelerator.reduce(torch.stack(parts).detach().float(), "mean")
+                check_finite(means, step + 1, f"micro-batch {micro_step}" + (" (denoising, REPA)" if self.repa else ""))
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and params.grad_clip:
                     accelerator.clip_grad_norm_(self.trained, params.grad_clip)
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
-            step_loss += mean_loss.item() / gas
+            totals += means / gas
         self.lr_scheduler.step()
         self.ema.step(self.raw.parameters())
         if self.on_step:
             self.on_step(step + 1, self.raw)
-        return {"loss": step_loss} | ({"repa_loss": repa_loss} if self.repa else {})
+        return dict(zip(("loss", "repa_loss"), totals.tolist()))
 
     def log_extras(self, step: int) -> dict[str, float]:
         return {"epoch": self.order.epoch_of(step * self.params.gradient_accumulation_steps)}
@@ -198,7 +196,7 @@ def train_unet(params: UnetParams, text_dir: Path = paths.TEXT_CACHE, latent_dir
     checkpoints = CheckpointManager.for_stage("train_unet", {"unet": params.model_dump()}, [text_dir, latent_dir],
                                               params.checkpoints_keep, accelerator, checkpoint_root)
     preview = load_preview(params, text, vae_dir, accelerator.device) if accelerator.is_main_process else None
-    teacher = teacher_embeddings(clip_dir, shards_dir, train.keys) if params.repa_weight else None
+    teacher = teacher_embeddings(clip_dir, shards_dir, train.keys, accelerator.device) if params.repa_weight else None
     torch.manual_seed(params.seed)  # nothing in training draws from the global RNG; seeded all the same
     return fit_unet(params, train, val, outputs, accelerator=accelerator, checkpoints=checkpoints,
                     preview=preview, teacher=teacher).metrics

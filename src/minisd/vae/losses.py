@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from minisd.attributes import INK_THRESHOLD
-from minisd.config import LossWeights
+from minisd.params.vae import LossWeights
 from minisd.stage import StageError
 from minisd.vae.lpips import LPIPS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from diffusers import AutoencoderKL
 
 from minisd.components import load_pretrained, norm_groups, seeded
-from minisd.config import VaeParams
+from minisd.params.vae import VaeParams
 
 
 def load_vae(params: VaeParams) -> AutoencoderKL:

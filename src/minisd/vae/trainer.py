@@ -20,7 +20,7 @@ from torch import nn
 from minisd import paths
 from minisd.components import ComponentError
 from minisd.vae.model import load_vae
-from minisd.config import VaeParams
+from minisd.params.vae import VaeParams
 from minisd.shards import load_images
 from minisd.stage import StageError
 from minisd.training.checkpoints import CheckpointManager
