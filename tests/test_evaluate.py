@@ -27,7 +27,8 @@ from minisd.stage import StageError
 PARAMS = EvaluateParams(samples_per_prompt=2, steps=2, guidance=3.0, batch_size=5, seed=0, grid_seeds=3)
 HEADLINE = [
     "judge_accuracy", "size_accuracy", "position_accuracy", "attributes_accuracy", "joint_accuracy",
-    "sketch_fid", "sketch_fid_real", "sketch_kid", "sketch_kid_real", "judge_val_accuracy",
+    "sketch_fid", "sketch_fid_real", "sketch_kid", "sketch_kid_real", "stroke_width", "stroke_width_real",
+    "judge_val_accuracy",
     "unet_val_loss", "vae_psnr", "vae_ssim", "sketch_clip_score", "sketch_clip_score_real", "prompt_retrieval",
     "prompt_retrieval_chance",
 ]  # fmt: skip

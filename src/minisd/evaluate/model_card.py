@@ -49,6 +49,8 @@ HEADLINE = (
     ("judge_vae_roundtrip_accuracy", "ceiling: judge on val sketches through the VAE"),
     ("sketch_fid", "sketch-FID (lower is better)"),
     ("sketch_fid_real", "sketch-FID of real sketches: the floor"),
+    ("stroke_width", "stroke width in pixels (median)"),
+    ("stroke_width_real", "the same on real val sketches"),
     ("prompt_retrieval", "own-CLIP prompt retrieval"),
     ("prompt_retrieval_real", "the same on real val sketches"),
     ("vae_psnr", "VAE reconstruction PSNR (dB)"),

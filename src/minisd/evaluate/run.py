@@ -27,6 +27,7 @@ from minisd.evaluate.distances import frechet_distance, kernel_distance, split_r
 from minisd.evaluate.figures import labelled_grid, read_curves, write_loss_curves
 from minisd.evaluate.external_metrics import check_paths, optional_metrics
 from minisd.evaluate.sheets import write_sheets
+from minisd.evaluate.strokes import stroke_widths
 from minisd.judge.model import load_judge
 from minisd.pipeline import export_pipeline, load_pipeline, sample
 from minisd.shards import iter_samples
@@ -126,6 +127,8 @@ def evaluate(params: EvaluateParams, where: Locations = Locations(), prompt_stat
     if real.shape[1:] != generated.shape[1:]:
         real = np.stack([cv2.resize(im, generated.shape[1:][::-1], interpolation=cv2.INTER_AREA) for im in real])
     distances, distance_skip = sketch_distances(judge, generated, real)
+    widths = stroke_widths(generated, real)
+    skipped.update({name: "no ink in any image" for name, value in widths.items() if value is None})
     ceiling, ceiling_intervals = judge_ceiling(judge, pipe.vae, val) if judge is not None else ({}, {})
     alignment, alignment_skip = clip_alignment(where.models / "clip", prompts, scored, [s.key for s in val], real,
                                                [s.captions for s in val], device)
@@ -135,7 +138,7 @@ def evaluate(params: EvaluateParams, where: Locations = Locations(), prompt_stat
     skipped.update({**distance_skip, **alignment_skip, **carry_skip, **optional_skip})
 
     intervals = adherence.pop("ci95") | ceiling_intervals
-    metrics = {k: _round(v) for k, v in {**adherence, **ceiling, **distances, **alignment, **carried,
+    metrics = {k: _round(v) for k, v in {**adherence, **ceiling, **distances, **widths, **alignment, **carried,
                                          **optional}.items() if v is not None}
     metrics["ci95"] = {name: {end: _round(x) for end, x in bounds.items()} for name, bounds in intervals.items()}
     if judge is not None:
