@@ -28,5 +28,13 @@ def test_blank_images_have_no_width_and_the_median_skips_them():
     assert stroke_width(canvas()) is None
     assert median_stroke_width(np.stack([canvas(), canvas()])) is None
     assert median_stroke_width(np.stack([thin, thin, thick, canvas()])) == pytest.approx(stroke_width(thin))
-    assert stroke_widths(np.stack([thick]), np.stack([thin])) == {
-        "stroke_width": pytest.approx(stroke_width(thick)), "stroke_width_real": pytest.approx(stroke_width(thin))}
+    small, large = canvas(), canvas()
+    cv2.circle(small, (64, 64), 10, 0, 2)
+    cv2.circle(large, (64, 64), 50, 0, 6)
+    widths = stroke_widths(np.stack([large, small, canvas()]), ["large", "small", None], np.stack([small, small]))
+    assert widths["stroke_width_large"] == pytest.approx(stroke_width(large))
+    assert widths["stroke_width_small"] == pytest.approx(stroke_width(small))
+    assert widths["stroke_width_medium"] is None  # no prompt asked for one
+    assert widths["stroke_width_real"] == widths["stroke_width_real_small"] == pytest.approx(stroke_width(small))
+    assert widths["stroke_width_real_large"] is None  # the real ones measure small
+    assert widths["stroke_width"] == pytest.approx(np.median([stroke_width(large), stroke_width(small)]))

@@ -2,7 +2,8 @@
 
 A stroke of length L and width w covers about L * w ink pixels and is outlined by about 2 * L of
 contour, so w ~ 2 * ink / contour (exact for straight strokes, rings and open curves alike; no
-skeleton needed). The median over images keeps a few filled blobs from hiding thin lines or back.
+skeleton needed). A filled blob measures wide, so the width by size also shows whether the small
+prompts come out as lines or as blots. Medians, so a few outliers do not move it.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-INK = 128  # gray below this is ink (the images are black lines on white)
+from minisd.attributes import SIZES, ink_mask, size_word
 
 
 def stroke_width(gray: np.ndarray) -> float | None:
     """Mean stroke width in pixels of one (H, W) uint8 sketch; None without ink."""
-    ink = (gray < INK).astype(np.uint8)
+    ink = ink_mask(gray).astype(np.uint8)
     area = int(ink.sum())
     if area == 0:
         return None
@@ -23,11 +24,19 @@ def stroke_width(gray: np.ndarray) -> float | None:
     return 2 * area / max(sum(cv2.arcLength(c, True) for c in contours), 1.0)
 
 
-def median_stroke_width(images: np.ndarray) -> float | None:
+def median_stroke_width(images) -> float | None:
     widths = [w for w in (stroke_width(im) for im in images) if w is not None]
     return float(np.median(widths)) if widths else None
 
 
-def stroke_widths(generated: np.ndarray, real: np.ndarray) -> dict:
-    """`stroke_width` of the samples beside `stroke_width_real` of the real val sketches."""
-    return {"stroke_width": median_stroke_width(generated), "stroke_width_real": median_stroke_width(real)}
+def stroke_widths(generated: np.ndarray, asked_sizes: list[str | None], real: np.ndarray) -> dict:
+    """`stroke_width` of the samples and `stroke_width_real` of the real val sketches, overall and by
+    size: the size each sample's prompt asks for, the size each real sketch measures."""
+    real_sizes = [size_word(im) for im in real]
+    widths = {"stroke_width": median_stroke_width(generated), "stroke_width_real": median_stroke_width(real)}
+    for size in SIZES:
+        widths[f"stroke_width_{size}"] = median_stroke_width(
+            [im for im, asked in zip(generated, asked_sizes) if asked == size])
+        widths[f"stroke_width_real_{size}"] = median_stroke_width(
+            [im for im, measured in zip(real, real_sizes) if measured == size])
+    return widths
