@@ -45,7 +45,7 @@ import yaml  # noqa: E402
 from transformers import CLIPTextConfig, CLIPTextModel  # noqa: E402
 
 from minisd.vae.model import load_vae  # noqa: E402
-from minisd.config import Params, load_params# noqa: E402
+from minisd.config import Params, load_params  # noqa: E402
 from minisd.project_copy import copy_project  # noqa: E402
 from minisd.stage import LAUNCH_ENV  # noqa: E402
 from minisd.training.precision import resolve_mixed_precision  # noqa: E402

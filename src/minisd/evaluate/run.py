@@ -127,7 +127,8 @@ def evaluate(params: EvaluateParams, where: Locations = Locations(), prompt_stat
     if real.shape[1:] != generated.shape[1:]:
         real = np.stack([cv2.resize(im, generated.shape[1:][::-1], interpolation=cv2.INTER_AREA) for im in real])
     distances, distance_skip = sketch_distances(judge, generated, real)
-    asked_sizes = [(p.get("attributes") or {}).get("size") for p in prompts for _ in range(params.samples_per_prompt)]
+    asked_sizes = [(p.get("attributes") or {}).get("size")
+                   for p in prompts for _ in range(params.samples_per_prompt)]
     widths = stroke_widths(generated, asked_sizes, real)
     skipped.update({name: "no inked image (of that size)" for name, value in widths.items() if value is None})
     ceiling, ceiling_intervals = judge_ceiling(judge, pipe.vae, val) if judge is not None else ({}, {})

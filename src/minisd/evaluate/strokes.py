@@ -24,19 +24,24 @@ def stroke_width(gray: np.ndarray) -> float | None:
     return 2 * area / max(sum(cv2.arcLength(c, True) for c in contours), 1.0)
 
 
+def _median(widths) -> float | None:
+    present = [w for w in widths if w is not None]
+    return float(np.median(present)) if present else None
+
+
 def median_stroke_width(images) -> float | None:
-    widths = [w for w in (stroke_width(im) for im in images) if w is not None]
-    return float(np.median(widths)) if widths else None
+    return _median(stroke_width(im) for im in images)
 
 
 def stroke_widths(generated: np.ndarray, asked_sizes: list[str | None], real: np.ndarray) -> dict:
     """`stroke_width` of the samples and `stroke_width_real` of the real val sketches, overall and by
-    size: the size each sample's prompt asks for, the size each real sketch measures."""
+    size: the size each sample's prompt asks for, the size each real sketch measures. Each image is
+    measured once; the medians are taken over its subsets."""
+    generated_widths = [stroke_width(im) for im in generated]
+    real_widths = [stroke_width(im) for im in real]
     real_sizes = [size_word(im) for im in real]
-    widths = {"stroke_width": median_stroke_width(generated), "stroke_width_real": median_stroke_width(real)}
+    widths = {"stroke_width": _median(generated_widths), "stroke_width_real": _median(real_widths)}
     for size in SIZES:
-        widths[f"stroke_width_{size}"] = median_stroke_width(
-            [im for im, asked in zip(generated, asked_sizes) if asked == size])
-        widths[f"stroke_width_real_{size}"] = median_stroke_width(
-            [im for im, measured in zip(real, real_sizes) if measured == size])
+        widths[f"stroke_width_{size}"] = _median(w for w, asked in zip(generated_widths, asked_sizes) if asked == size)
+        widths[f"stroke_width_real_{size}"] = _median(w for w, got in zip(real_widths, real_sizes) if got == size)
     return widths
