@@ -23,6 +23,7 @@ def env() -> dict:
         **os.environ,
         "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}",
         "HF_HUB_OFFLINE": "1",  # proves the default needs no hub
+        "OMP_NUM_THREADS": "1",  # the other xdist worker has the second core (conftest.py: 2 threads spin)
         "DVC_NO_ANALYTICS": "1",
         "GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@example.com",
         "GIT_COMMITTER_NAME": "e2e", "GIT_COMMITTER_EMAIL": "e2e@example.com",

@@ -21,3 +21,13 @@ def fresh_accelerate_state():
     AcceleratorState._reset_state(reset_partial_state=True)
     yield
     AcceleratorState._reset_state(reset_partial_state=True)
+
+
+WHOLE_DAG_FILES = ("test_e2e_dvc.py", "test_gpu_check.py")
+
+
+def pytest_collection_modifyitems(items):
+    """The two files that run the whole DAG take over half the suite's time between them. With
+    `--dist loadfile --no-loadscope-reorder` (pyproject.toml) they are handed out first, one to each
+    worker, so neither starts last while the other worker sits idle (README: Development)."""
+    items.sort(key=lambda item: item.path.name not in WHOLE_DAG_FILES)
