@@ -20,11 +20,12 @@ import cv2
 import numpy as np
 import torch
 
-from minisd.vae.model import load_vae
 from minisd.config import load_params
 from minisd.training.precision import cpu_has_native_bf16
+from minisd.training.rng import seeded_generator
 from minisd.vae.data import ImageBank
 from minisd.vae.losses import VaeLoss
+from minisd.vae.model import load_vae
 from minisd.vae.trainer import VaeForward
 
 
@@ -47,9 +48,10 @@ def images_per_second(params, bank: ImageBank, crop: int | None, bf16: bool, bat
     times = []
     for i in range(steps + 2):
         start = time.perf_counter()
-        x = bank.batch(batch, crop)
+        generator = seeded_generator(0, i)
+        x = bank.batch(batch, generator, crop)
         with autocast():
-            recon, kl = model(x)
+            recon, kl = model(x, generator)
         loss, _ = loss_fn(recon, x, kl)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)

@@ -174,9 +174,9 @@ def test_last_full_size_steps_train_on_whole_images(tmp_path, shards, monkeypatc
     crops = []
     real_batch = trainer_module.ImageBank.batch
 
-    def recording(self, batch_size, crop=None):
+    def recording(self, batch_size, generator, crop=None):
         crops.append(crop)
-        return real_batch(self, batch_size, crop)
+        return real_batch(self, batch_size, generator, crop)
 
     monkeypatch.setattr(trainer_module.ImageBank, "batch", recording)
     _run(tmp_path, shards, TINY.model_copy(update={"max_steps": 5, "full_size_steps": 2}))

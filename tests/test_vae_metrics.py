@@ -12,6 +12,7 @@ from safetensors.torch import save_file
 
 from minisd.params.vae import LossWeights
 from minisd.pixels import to_pixels
+from minisd.training.rng import seeded_generator
 from minisd.vae.data import ImageBank
 from minisd.vae.losses import VaeLoss
 from minisd.vae.lpips import CONVS, LPIPS, TAPS
@@ -58,10 +59,14 @@ def test_pixels_round_trip_and_crops():
     pixels = to_pixels(images)
     assert pixels.shape == (2, 3, 32, 32) and pixels.min() == -1 and pixels.max() == 1
     assert np.array_equal(to_gray_uint8(pixels), images)
-    torch.manual_seed(0)
-    batch = ImageBank(images).batch(5, crop=16)
+    global_rng = torch.get_rng_state()
+    bank = ImageBank(images)
+    batch = bank.batch(5, seeded_generator(0, 7), crop=16)
     assert batch.shape == (5, 3, 16, 16)
-    assert ImageBank(images).batch(3).shape == (3, 3, 32, 32)
+    assert torch.equal(batch, bank.batch(5, seeded_generator(0, 7), crop=16))  # a pure function of (seed, step)
+    assert not torch.equal(batch, bank.batch(5, seeded_generator(0, 8), crop=16))
+    assert bank.batch(3, seeded_generator(0, 7)).shape == (3, 3, 32, 32)
+    assert torch.equal(torch.get_rng_state(), global_rng)  # the global generator is never drawn from
 
 
 def test_grid_puts_originals_over_reconstructions():

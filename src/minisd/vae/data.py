@@ -15,8 +15,8 @@ from minisd.pixels import to_pixels
 class ImageBank:
     """All training images in one tensor; `batch()` draws random images and random crops.
 
-    Randomness comes from torch's global generator, so the checkpoint's RNG snapshot makes a
-    resumed run draw exactly the batches the uninterrupted run would have drawn.
+    Every draw comes from the caller's generator (the trainer's `seeded_generator(seed, step, rank)`,
+    as every trainer's), so batch n is the same whether or not the run was resumed before it.
     """
 
     def __init__(self, images: np.ndarray, channels: int = 3):
@@ -32,12 +32,12 @@ class ImageBank:
     def size(self) -> int:
         return self.images.shape[-1]
 
-    def batch(self, batch_size: int, crop: int | None = None) -> torch.Tensor:
-        index = torch.randint(len(self.images), (batch_size,))
+    def batch(self, batch_size: int, generator: torch.Generator, crop: int | None = None) -> torch.Tensor:
+        index = torch.randint(len(self.images), (batch_size,), generator=generator)
         images = self.images[index]
         if crop is not None and crop < images.shape[-1]:
             h, w = images.shape[-2:]
-            ys = torch.randint(h - crop + 1, (batch_size,))
-            xs = torch.randint(w - crop + 1, (batch_size,))
+            ys = torch.randint(h - crop + 1, (batch_size,), generator=generator)
+            xs = torch.randint(w - crop + 1, (batch_size,), generator=generator)
             images = torch.stack([im[y : y + crop, x : x + crop] for im, y, x in zip(images, ys, xs)])
         return to_pixels(images, self.channels)

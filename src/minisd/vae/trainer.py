@@ -3,7 +3,7 @@
 One loop for both cases: `vae.source: scratch` trains the small offline VAE from its seed,
 `vae.source: pretrained` fine-tunes e.g. sd-vae-ft-mse (optionally only its decoder, which keeps
 the latent space of the original). Random crops train fast; validation is always on full images.
-Batches come from torch's global RNG, seeded per process here and restored by every checkpoint.
+Each step's crops and posterior noise come from `seeded_generator(seed, step, rank)`, as in every trainer.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate.utils import set_seed
 from diffusers.training_utils import EMAModel
 from torch import nn
 
@@ -27,6 +26,7 @@ from minisd.training.checkpoints import CheckpointManager
 from minisd.training.loop import Schedule, check_finite, fit
 from minisd.training.optim import ema_weights, evaluating, make_lr_scheduler
 from minisd.training.precision import make_accelerator
+from minisd.training.rng import seeded_generator
 from minisd.vae.data import ImageBank
 from minisd.vae.losses import VaeLoss
 from minisd.vae.validation import latent_scaling_factor, reconstruction_grid, score_reconstructions
@@ -42,10 +42,10 @@ class VaeForward(nn.Module):
         super().__init__()
         self.vae, self.decoder_only = vae, decoder_only
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor, generator: torch.Generator):
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.decoder_only):
             dist = self.vae.encode(x).latent_dist
-        recon = self.vae.decode(dist.sample()).sample
+        recon = self.vae.decode(dist.sample(generator)).sample
         mean, logvar = dist.mean.float(), dist.logvar.float()
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=(1, 2, 3))
         return recon, kl
@@ -99,9 +99,10 @@ class VaeTrainer:
         # Crops are ~4x cheaper per image, but GroupNorm sees different statistics on a whole,
         # mostly blank page, which leaves a grey cast there; a few full-size steps at the end remove it.
         crop = None if step >= params.max_steps - params.full_size_steps else params.crop_size
-        x = self.bank.batch(params.batch_size, crop).to(self.accelerator.device)
+        generator = seeded_generator(params.seed, step, self.accelerator.process_index)
+        x = self.bank.batch(params.batch_size, generator, crop).to(self.accelerator.device)
         with self.accelerator.autocast():
-            recon, kl = self.model(x)
+            recon, kl = self.model(x, generator)
         loss, parts = self.loss_fn(recon, x, kl)
         check_finite(loss, step + 1)
         self.accelerator.backward(loss)
@@ -150,7 +151,6 @@ def train_vae(
 ) -> dict:
     """Train, save `model_dir` (diffusers format, measured scaling_factor) and return final metrics."""
     accelerator = make_accelerator(params.mixed_precision)
-    set_seed(params.seed, device_specific=True)  # seed + process index: each process draws its own batches
     _, train_images = load_images(shards_dir, "train")
     _, val_images = load_images(shards_dir, "val")
     if len(train_images) == 0 or len(val_images) == 0:
