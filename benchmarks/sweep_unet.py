@@ -30,7 +30,7 @@ import yaml
 from minisd import paths
 from minisd.caches.text_cache import TextCache
 from minisd.config import load_params
-from minisd.evaluate.run import Locations, evaluate
+from minisd.evaluate.run import Locations, score_pipeline
 from minisd.training.precision import make_accelerator
 from minisd.unet.inputs import load_inputs
 from minisd.unet.repa import teacher_embeddings
@@ -88,7 +88,7 @@ def run_recipe(name: str, overrides: dict, args, work: Path) -> list[str]:
     if args.prompt_states:  # sample from the cache's eval-prompt rows, not through the text encoder
         cache = TextCache.open(args.text_cache)
         states = (cache.embeddings[cache.prompt_rows].float(), cache.embeddings[cache.empty_row].float())
-    m = evaluate(evaluation, where, states)
+    m = score_pipeline(evaluation, where, states)
     rate = result.step * unet.batch_size * unet.gradient_accumulation_steps / (minutes * 60)
 
     def f(key, digits=2):

@@ -13,7 +13,7 @@ from _tiny_models import make_models, make_prompts, tiny_tokenizer
 
 from minisd.params.evaluate import EvaluateParams
 from minisd.params.judge import JudgeParams
-from minisd.evaluate import Locations, evaluate
+from minisd.evaluate import Locations, score_pipeline
 from minisd.evaluate import ceiling
 from minisd.evaluate.adherence import score_samples
 from minisd.evaluate.carryover import carry_over
@@ -63,7 +63,7 @@ def evaluated(tmp_path_factory):
     _fake_training_logs(root)
     judge = JudgeParams(channels=[8, 16], image_size=32, batch_size=32, epochs=2)
     train_judge(judge, root / "shards", root / "models" / "judge", root / "results" / "judge", root / "checkpoints")
-    metrics = evaluate(PARAMS, _where(root))
+    metrics = score_pipeline(PARAMS, _where(root))
     return root, metrics
 
 
@@ -197,7 +197,7 @@ def test_exported_folder_runs_in_a_fresh_process_with_stock_diffusers_only(evalu
 
 def test_evaluate_is_deterministic(evaluated):
     root, metrics = evaluated
-    again = evaluate(PARAMS, _where(root, out="eval2", pipeline="pipeline2"))
+    again = score_pipeline(PARAMS, _where(root, out="eval2", pipeline="pipeline2"))
     assert again == metrics
     first, second = root / "results" / "eval", root / "results" / "eval2"
     for name in ("metrics.json", "grid.png", "loss_curves.png", "samples.json"):
@@ -264,13 +264,13 @@ def test_optional_metrics_use_local_weights_when_given(evaluated, tmp_path):
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(clip)
 
     params = PARAMS.model_copy(update={"inception_path": str(tmp_path / "inception.pt"), "clip_path": str(clip)})
-    metrics = evaluate(params, _where(root, out="eval_optional", pipeline="pipeline_optional"))
+    metrics = score_pipeline(params, _where(root, out="eval_optional", pipeline="pipeline_optional"))
     assert metrics["inception_fid"] >= 0.0 and 0.0 <= metrics["clip_score"] <= 100.0
     assert "inception_fid" not in metrics["skipped"] and "clip_score" not in metrics["skipped"]
 
     missing = PARAMS.model_copy(update={"clip_path": str(tmp_path / "nowhere")})
     with pytest.raises(StageError, match="evaluate.clip_path"):
-        evaluate(missing, _where(root, out="eval_missing", pipeline="pipeline_missing"))
+        score_pipeline(missing, _where(root, out="eval_missing", pipeline="pipeline_missing"))
 
 
 def test_frechet_and_kernel_distances():

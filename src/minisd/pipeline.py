@@ -67,7 +67,7 @@ def _require(folder: Path, what: str, stage: str) -> Path:
     return folder
 
 
-def load_components(models_dir: str | Path = paths.MODELS, scheduler: str = "dpmsolver++") -> StableDiffusionPipeline:
+def pipeline_from_model_dirs(models_dir: str | Path = paths.MODELS, scheduler: str = "dpmsolver++") -> StableDiffusionPipeline:
     """The pipeline from the stages' separate model folders (models/tokenizer, .../unet, ...)."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
@@ -86,7 +86,7 @@ def load_components(models_dir: str | Path = paths.MODELS, scheduler: str = "dpm
 def export_pipeline(models_dir: str | Path, out_dir: str | Path, scheduler: str = "dpmsolver++") -> Path:
     """Write the stock diffusers folder (safetensors) that `generate` and outside users load."""
     out_dir = Path(out_dir)
-    load_components(models_dir, scheduler).save_pretrained(out_dir, safe_serialization=True)
+    pipeline_from_model_dirs(models_dir, scheduler).save_pretrained(out_dir, safe_serialization=True)
     return out_dir
 
 
@@ -108,7 +108,7 @@ def load_pipeline(path: str | Path = paths.PIPELINE, device: str | torch.device 
     return pipe
 
 
-def to_gray(images: np.ndarray) -> np.ndarray:
+def output_to_gray(images: np.ndarray) -> np.ndarray:
     """Pipeline output (N, H, W, C) floats in [0, 1] -> uint8 (N, H, W) sketches."""
     gray = images[..., 0] if images.shape[-1] == 1 else images[..., :3].mean(axis=-1)
     return to_uint8(gray, low=0.0)
@@ -155,7 +155,7 @@ def sample(
                 width=size,
                 output_type="np",
             )
-            out.append(to_gray(result.images))
+            out.append(output_to_gray(result.images))
             bar.update(len(generators))
     return np.concatenate(out) if out else np.zeros((0, 0, 0), np.uint8)
 
@@ -168,7 +168,7 @@ class MiniDiffusionPipeline:
     """
 
     from_pretrained = staticmethod(load_pipeline)
-    from_model_dirs = staticmethod(load_components)
+    from_model_dirs = staticmethod(pipeline_from_model_dirs)
     from_components = staticmethod(build_pipeline)
     export = staticmethod(export_pipeline)
     sample = staticmethod(sample)

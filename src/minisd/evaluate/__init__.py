@@ -2,6 +2,6 @@
 and its model card."""
 
 from minisd.evaluate.model_card import write_model_card
-from minisd.evaluate.run import Locations, evaluate
+from minisd.evaluate.run import Locations, score_pipeline
 
-__all__ = ["Locations", "evaluate", "write_model_card"]
+__all__ = ["Locations", "score_pipeline", "write_model_card"]

@@ -100,7 +100,7 @@ def judge_guesses(judge, prompts: list[dict], scored: np.ndarray) -> list[list[s
     return [guesses[i * n : (i + 1) * n] for i in range(len(prompts))]
 
 
-def evaluate(params: EvaluateParams, where: Locations = Locations(), prompt_states=None) -> dict:
+def score_pipeline(params: EvaluateParams, where: Locations = Locations(), prompt_states=None) -> dict:
     """prompt_states: see `draw_samples` (the stage leaves it None: it scores text in, sketches out)."""
     check_paths(params)
     device = PartialState().device

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 from minisd.attributes import POSITIONS, measure
 from minisd.captions import layout_captions
 from minisd.ingest.placement import fit_to_spot, random_spot
+from minisd.ingest.render import render_strokes
 from minisd.shards import Sample
 
 TAU = 2 * math.pi
-SHIFT = 4
 
 
 def arc(cx, cy, rx, ry, start=0.0, end=TAU, n=48):
@@ -207,9 +206,8 @@ def draw(cls: str, rng, size: int = 128) -> tuple[np.ndarray, str, str]:
     thickness = rng.uniform(2.0, 4.0) * size / 128
     points = np.concatenate(strokes)
     scale, offset = fit_to_spot(points.min(axis=0), points.max(axis=0), size, thickness, size_word, cell, rng)
-    canvas = np.full((size, size), 255, np.uint8)
-    lines = [np.round((s * scale + offset) * (1 << SHIFT)).astype(np.int32).reshape(-1, 1, 2) for s in strokes]
-    cv2.polylines(canvas, lines, False, 0, max(1, int(round(thickness))), cv2.LINE_AA, SHIFT)
+    # at 1x: the default's doodles (and every number measured on them) have always had these pixels
+    canvas = render_strokes(strokes, size, thickness, 0.0, (scale, offset), supersample=1)
     return canvas, size_word, POSITIONS[cell]
 
 
