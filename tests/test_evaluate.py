@@ -28,6 +28,7 @@ PARAMS = EvaluateParams(samples_per_prompt=2, steps=2, guidance=3.0, batch_size=
 HEADLINE = [
     "judge_accuracy", "size_accuracy", "position_accuracy", "attributes_accuracy", "joint_accuracy",
     "sketch_fid", "sketch_fid_real", "sketch_kid", "sketch_kid_real", "stroke_width", "stroke_width_real",
+    "paper_grey", "paper_grey_real",
     "judge_val_accuracy",
     "unet_val_loss", "vae_psnr", "vae_ssim", "sketch_clip_score", "sketch_clip_score_real", "prompt_retrieval",
     "prompt_retrieval_chance",
@@ -289,12 +290,13 @@ def test_carry_over_names_what_is_missing(tmp_path):
     (tmp_path / "unet.json").write_text(json.dumps({"val": {"loss": 0.3}, "final_val_loss": 0.3}))
     values, skipped = carry_over({"unet": tmp_path / "unet.json", "vae": tmp_path / "absent.json"})
     assert values == {"unet_val_loss": 0.3}
-    assert set(skipped) == {"vae_psnr", "vae_ssim", "vae_ink_f1"} and "not found" in skipped["vae_psnr"]
+    assert set(skipped) == {"vae_psnr", "vae_ssim", "vae_ink_f1", "vae_paper_grey"} and "not found" in skipped["vae_psnr"]
     (tmp_path / "vae.json").write_text(json.dumps({"val": {"psnr": 25.0}}))
     values, skipped = carry_over({"unet": tmp_path / "unet.json", "vae": tmp_path / "vae.json"})
     assert values == {"unet_val_loss": 0.3, "vae_psnr": 25.0}
     assert skipped == {"vae_ssim": f"{tmp_path / 'vae.json'} has no val/ssim",
-                       "vae_ink_f1": f"{tmp_path / 'vae.json'} has no val/ink_f1"}
+                       "vae_ink_f1": f"{tmp_path / 'vae.json'} has no val/ink_f1",
+                       "vae_paper_grey": f"{tmp_path / 'vae.json'} has no val/paper_grey"}
 
 
 def test_loss_curves_read_dvclive_tsvs(tmp_path):

@@ -16,7 +16,7 @@ from minisd.training.rng import seeded_generator
 from minisd.vae.data import ImageBank
 from minisd.vae.losses import VaeLoss
 from minisd.vae.lpips import CONVS, LPIPS, TAPS
-from minisd.vae.metrics import ink_f1, psnr, ssim
+from minisd.vae.metrics import ink_f1, paper_grey, psnr, ssim
 from minisd.vae.validation import reconstruction_grid, to_gray_uint8
 
 
@@ -52,6 +52,17 @@ def test_ink_f1_punishes_lost_strokes_that_psnr_forgives():
     assert psnr(image, faded) > 30  # while PSNR still looks fine
     blank = np.full_like(image, 255)
     assert ink_f1(blank, blank) == 1.0 and ink_f1(image, blank) == 0.0
+
+
+def test_paper_grey_is_the_cast_on_blank_paper_away_from_the_ink():
+    image = _stroke_image()
+    assert paper_grey(image) == 0.0 and paper_grey(np.full_like(image, 255)) == 0.0
+    cast = image.copy()
+    cast[cast == 255] = 245  # a uniform cast: 10 levels on all the paper
+    assert paper_grey(cast, ink_from=image) == pytest.approx(10.0)
+    halo = image.copy()
+    halo[cv2.dilate((image < 128).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = 0  # a thicker stroke
+    assert paper_grey(halo, ink_from=image) == 0.0  # changes within `clearance` of the ink are not paper
 
 
 def test_pixels_round_trip_and_crops():

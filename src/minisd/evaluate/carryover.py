@@ -15,6 +15,7 @@ WANTED = {
     "vae_psnr": ("vae", "val/psnr"),
     "vae_ssim": ("vae", "val/ssim"),
     "vae_ink_f1": ("vae", "val/ink_f1"),
+    "vae_paper_grey": ("vae", "val/paper_grey"),
 }
 
 

@@ -51,6 +51,7 @@ HEADLINE = (
     ("sketch_fid_real", "sketch-FID of real sketches: the floor"),
     ("stroke_width", "stroke width in pixels (median)"),
     ("stroke_width_real", "the same on real val sketches"),
+    ("paper_grey", "grey cast on blank paper, 8-bit levels (0 is white)"),
     ("prompt_retrieval", "own-CLIP prompt retrieval"),
     ("prompt_retrieval_real", "the same on real val sketches"),
     ("vae_psnr", "VAE reconstruction PSNR (dB)"),

@@ -31,6 +31,7 @@ from minisd.evaluate.strokes import stroke_widths
 from minisd.judge.model import load_judge
 from minisd.pipeline import export_pipeline, load_pipeline, sample
 from minisd.shards import iter_samples
+from minisd.vae.metrics import paper_grey
 
 log = logging.getLogger("minisd.evaluate")
 
@@ -130,6 +131,7 @@ def score_pipeline(params: EvaluateParams, where: Locations = Locations(), promp
     asked_sizes = [(p.get("attributes") or {}).get("size")
                    for p in prompts for _ in range(params.samples_per_prompt)]
     widths = stroke_widths(generated, asked_sizes, real)
+    paper = {"paper_grey": paper_grey(generated), "paper_grey_real": paper_grey(real)}
     skipped.update({name: "no inked image (of that size)" for name, value in widths.items() if value is None})
     ceiling, ceiling_intervals = judge_ceiling(judge, pipe.vae, val) if judge is not None else ({}, {})
     alignment, alignment_skip = clip_alignment(where.models / "clip", prompts, scored, [s.key for s in val], real,
@@ -140,7 +142,7 @@ def score_pipeline(params: EvaluateParams, where: Locations = Locations(), promp
     skipped.update({**distance_skip, **alignment_skip, **carry_skip, **optional_skip})
 
     intervals = adherence.pop("ci95") | ceiling_intervals
-    metrics = {k: _round(v) for k, v in {**adherence, **ceiling, **distances, **widths, **alignment, **carried,
+    metrics = {k: _round(v) for k, v in {**adherence, **ceiling, **distances, **widths, **paper, **alignment, **carried,
                                          **optional}.items() if v is not None}
     metrics["ci95"] = {name: {end: _round(x) for end, x in bounds.items()} for name, bounds in intervals.items()}
     if judge is not None:

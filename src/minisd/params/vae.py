@@ -25,7 +25,7 @@ class VaeParams(PretrainedRef, LoopParams):
     seed: int = 0
     batch_size: int = Field(16, gt=0)
     crop_size: int | None = Field(64, gt=0)  # random crops for speed; None trains on full images
-    full_size_steps: int = Field(30, ge=0)  # the last N steps train on full images, after the crops
+    full_size_steps: int = Field(100, ge=0)  # the last N steps train on full images, after the crops
     lr: float = Field(2e-3, gt=0)
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     warmup_steps: int = Field(30, ge=0)
