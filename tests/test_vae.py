@@ -66,7 +66,7 @@ def test_loss_decreases_and_metrics_are_logged(trained):
     assert loss[-1][1] < 0.9 * loss[0][1]
     summary = json.loads((root / "results" / "vae" / "metrics.json").read_text())
     assert summary["step"] == 30 and summary["steps"] == 30
-    assert set(summary["val"]) == {"psnr", "ssim", "ink_f1"}
+    assert set(summary["val"]) == {"psnr", "ssim", "ink_f1", "paper_grey"}
     assert summary["val"]["psnr"] == pytest.approx(metrics["val/psnr"])
     assert [s for s, _ in _tsv(root / "results" / "vae" / "plots" / "metrics" / "val" / "psnr.tsv")] == [15, 30]
     assert (root / "results" / "vae" / "plots" / "images" / "reconstructions.png").is_file()
