@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from minisd.attributes import INK_THRESHOLD
+from minisd.attributes import INK_THRESHOLD, ink_mask
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +66,7 @@ def paper_grey(images: np.ndarray, ink_from: np.ndarray | None = None, clearance
     `ink_from` (the originals, for reconstructions) or of `images` themselves; 0 on clean paper."""
     test, source = _pair(images, images if ink_from is None else ink_from)
     kernel = np.ones((2 * clearance + 1, 2 * clearance + 1), np.uint8)
-    near_ink = np.stack([cv2.dilate((s < threshold).astype(np.uint8), kernel) for s in source]).astype(bool)
+    near_ink = np.stack([cv2.dilate(ink_mask(s, threshold).astype(np.uint8), kernel) for s in source]).astype(bool)
     paper = test[~near_ink]
     return float(255.0 - paper.mean()) if paper.size else 0.0
 
