@@ -23,7 +23,8 @@ import time
 import torch
 from diffusers import AutoencoderKL
 from transformers import CLIPTextConfig, CLIPTextModel
-from unet_step import TrainStep, autocast, batch_inputs, fake_cache, matmul_peak, median_seconds, step_flops
+from unet_step import (TrainStep, autocast, batch_inputs, compiled_gradient_error, fake_cache, matmul_peak,
+                       median_seconds, step_flops)
 
 from minisd.config import load_params
 from minisd.training.precision import resolve_mixed_precision
@@ -91,18 +92,19 @@ def main() -> None:
         for label, precision, cl, comp, batch in variants:
             step = TrainStep(scale["unet"], scale["hidden"], LATENT_CHANNELS, CPU, precision, cl, comp)
             inputs = batch_inputs(data, batch, torch.Generator().manual_seed(1), TIMESTEPS, CPU)
-            compile_s = None
+            compile_s = grad_error = None
             if comp:
                 start = time.perf_counter()
                 step(*inputs)
                 compile_s = time.perf_counter() - start
+                grad_error = compiled_gradient_error(step, inputs)
             flops = step_flops(TrainStep(scale["unet"], scale["hidden"], LATENT_CHANNELS, CPU, precision, cl), inputs)
             seconds = median_seconds(lambda: step(*inputs), CPU, args.iters, args.warmup)
             best_peak = max(best_peak, gflops_peak("fp32"))  # re-measured at every row: load drifts
             params_m = step.parameters_m()
             rows.append((name, tuple(scale["unet"].block_out_channels), f"{params_m:.1f}M", label, batch,
                          batch / seconds, flops / 1e9, flops / seconds / 1e9, 100 * flops / seconds / 1e9 / best_peak,
-                         compile_s))
+                         compile_s, grad_error))
             print(_row(rows[-1]), flush=True)
 
         if not args.skip_encode:
@@ -111,8 +113,9 @@ def main() -> None:
 
     print(f"\nmatmul peak: fp32 {peak32:.0f} GFLOP/s at start, best seen during the run {best_peak:.0f} "
           f"(% fp32 peak below: against the best seen up to that row)")
-    print("| scale | UNet channels | params | variant | batch | samples/s | GFLOP/step | GFLOP/s | % fp32 peak | compile s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| scale | UNet channels | params | variant | batch | samples/s | GFLOP/step | GFLOP/s | % fp32 peak | compile s "
+          "| compiled grads vs eager |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(_row(row))
     if encode_rows:
@@ -123,9 +126,10 @@ def main() -> None:
 
 
 def _row(r) -> str:
-    name, ch, pm, label, batch, sps, gf, gfs, pct, comp = r
+    name, ch, pm, label, batch, sps, gf, gfs, pct, comp, grad_error = r
+    verdict = "" if grad_error is None else f"{grad_error:.3f}" + (" WRONG" if grad_error > 0.1 else "")
     return (f"| {name} | {ch} | {pm} | {label} | {batch} | {sps:.1f} | {gf:.2f} | {gfs:.0f} | {pct:.0f}% | "
-            f"{'' if comp is None else f'{comp:.0f}'} |")
+            f"{'' if comp is None else f'{comp:.0f}'} | {verdict} |")
 
 
 def _cached_vs_encode(name: str, scale: dict, data: CaptionedLatents, args) -> str:

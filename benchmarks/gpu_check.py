@@ -52,8 +52,8 @@ from minisd.training.precision import resolve_mixed_precision  # noqa: E402
 from minisd.unet.diffusion import draw_noise  # noqa: E402
 from child_runs import (MARKER_ENV, GpuMemoryPeak, RanksSeen, Report, _terminated,  # noqa: E402
                         child_env, failure_reason, sh)
-from unet_step import (TrainStep, autocast, batch_inputs, fake_cache, free, matmul_peak,  # noqa: E402
-                       median_seconds, set_tf32, step_flops, sync)
+from unet_step import (TrainStep, autocast, batch_inputs, compiled_gradient_error, fake_cache, free,  # noqa: E402
+                       matmul_peak, median_seconds, set_tf32, step_flops, sync)
 
 PROFILE = "seed-scratch"
 SMOKE_PROFILE = "tiny"  # applied on top in --cpu-smoke: the seed's recipe at tiny widths and steps
@@ -266,6 +266,7 @@ def time_variant(params, device, precision, channels_last, compiled, inputs, flo
             step(*inputs)
             sync(device)
             row["compile_s"] = round(time.perf_counter() - start, 1)
+            row["grad_error_vs_eager"] = round(compiled_gradient_error(step, inputs), 4)  # > 0.1: a wrong step
         seconds = median_seconds(lambda: step(*inputs), device, iters, warmup)
     except Exception as error:  # noqa: BLE001  (the table should show every variant that ran)
         row["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"

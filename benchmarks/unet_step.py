@@ -101,8 +101,32 @@ class TrainStep:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
+    def gradients(self, latents, cond, noise, timesteps, eager: bool = False) -> dict[str, torch.Tensor]:
+        """Forward + backward, no update (eager: bypassing torch.compile): each parameter's gradient."""
+        latents, noise = (x.to(self.device, memory_format=self.layout) for x in (latents, noise))
+        with autocast(self.device, self.precision):
+            loss = diffusion_loss(self.unet if eager else self.model, self.noise_scheduler, latents,
+                                  cond.to(self.device), noise, timesteps.to(self.device), self.params.snr_gamma)
+        loss.backward()
+        grads = {name: torch.zeros_like(p, dtype=torch.float32) if p.grad is None else p.grad.detach().float().clone()
+                 for name, p in self.unet.named_parameters()}
+        self.optimizer.zero_grad(set_to_none=True)
+        return grads
+
     def parameters_m(self) -> float:
         return sum(p.numel() for p in self.unet.parameters()) / 1e6
+
+
+def compiled_gradient_error(step: TrainStep, inputs) -> float:
+    """Relative error of a compiled step's gradients against the eager ones of the same weights and precision.
+
+    A speed row means nothing if the step computes something else: under CPU bf16 autocast, torch 2.13's
+    compiled backward returned all-zero gradients for 280 of the default UNet's 326 parameters (README,
+    performance), while the fp32 compiled step matched eager exactly.
+    """
+    got, want = step.gradients(*inputs), step.gradients(*inputs, eager=True)
+    error = sum((got[n] - want[n]).norm() ** 2 for n in want) / sum(want[n].norm() ** 2 for n in want)
+    return float(error.sqrt())
 
 
 def step_flops(step: TrainStep, inputs) -> int:

@@ -78,7 +78,7 @@ def build_app(pipe, examples: list[str], title: str):
             with gr.Column(scale=1):
                 images = gr.Slider(*LIMITS["images"], value=4, step=1, label="images")
                 steps = gr.Slider(*LIMITS["steps"], value=20, step=1, label="steps")
-                guidance = gr.Slider(*LIMITS["guidance"], value=4.0, step=0.5, label="guidance")
+                guidance = gr.Slider(*LIMITS["guidance"], value=3.0, step=0.5, label="guidance")
                 seed = gr.Number(value=0, precision=0, minimum=LIMITS["seed"][0], maximum=LIMITS["seed"][1], label="seed")
         gallery = gr.Gallery(label="sketches", columns=4, height="auto", elem_id="gallery")
         info = gr.Markdown(elem_id="info")

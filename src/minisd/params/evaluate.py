@@ -12,7 +12,7 @@ from minisd.params.base import Section
 class EvaluateParams(Section):
     samples_per_prompt: int = Field(4, gt=0)
     steps: int = Field(20, gt=0)
-    guidance: float = Field(4.0, ge=0)
+    guidance: float = Field(3.0, ge=0)
     scheduler: Literal["dpmsolver++", "ddim", "euler", "ddpm"] = "dpmsolver++"
     batch_size: int = Field(16, gt=0)
     seed: int = 0
