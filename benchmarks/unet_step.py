@@ -86,12 +86,16 @@ class TrainStep:
         self.noise_scheduler = make_noise_scheduler(unet.noise_scheduler)
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
 
-    def __call__(self, latents, cond, noise, timesteps) -> None:
+    def loss(self, latents, cond, noise, timesteps, eager: bool = False) -> torch.Tensor:
+        """The diffusion loss of one batch (eager: bypassing torch.compile), in the step's precision."""
         set_tf32(self.precision)
         latents, noise = (x.to(self.device, memory_format=self.layout) for x in (latents, noise))
         with autocast(self.device, self.precision):
-            loss = diffusion_loss(self.model, self.noise_scheduler, latents, cond.to(self.device), noise,
-                                  timesteps.to(self.device), self.params.snr_gamma)
+            return diffusion_loss(self.unet if eager else self.model, self.noise_scheduler, latents,
+                                  cond.to(self.device), noise, timesteps.to(self.device), self.params.snr_gamma)
+
+    def __call__(self, latents, cond, noise, timesteps) -> None:
+        loss = self.loss(latents, cond, noise, timesteps)
         if self.scaler:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -103,11 +107,7 @@ class TrainStep:
 
     def gradients(self, latents, cond, noise, timesteps, eager: bool = False) -> dict[str, torch.Tensor]:
         """Forward + backward, no update (eager: bypassing torch.compile): each parameter's gradient."""
-        latents, noise = (x.to(self.device, memory_format=self.layout) for x in (latents, noise))
-        with autocast(self.device, self.precision):
-            loss = diffusion_loss(self.unet if eager else self.model, self.noise_scheduler, latents,
-                                  cond.to(self.device), noise, timesteps.to(self.device), self.params.snr_gamma)
-        loss.backward()
+        self.loss(latents, cond, noise, timesteps, eager).backward()
         grads = {name: torch.zeros_like(p, dtype=torch.float32) if p.grad is None else p.grad.detach().float().clone()
                  for name, p in self.unet.named_parameters()}
         self.optimizer.zero_grad(set_to_none=True)

@@ -5,6 +5,7 @@ from _tiny_models import make_models
 from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
 from minisd.__main__ import main
+from minisd.params.evaluate import GUIDANCE
 from minisd.pipeline import MiniDiffusionPipeline, export_pipeline, load_pipeline, sample
 
 
@@ -38,7 +39,7 @@ def test_generate_size_option_and_seed_convention(exported, tmp_path):
     image = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert image.shape == (48, 48)
     pipe = load_pipeline(exported, "cpu")
-    again = sample(pipe, ["a square"], [5], steps=2, guidance=3.0, size=48)[0]  # the CLI's default guidance
+    again = sample(pipe, ["a square"], [5], steps=2, guidance=GUIDANCE, size=48)[0]  # the CLI's default
     assert np.array_equal(image, again)  # image i of `generate --seed s` is sample seed s + i
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from minisd import paths
 from minisd.eval_prompts import load_prompts
+from minisd.params.evaluate import GUIDANCE
 from minisd.stage import StageError
 
 LIMITS = {"images": (1, 16), "steps": (1, 100), "guidance": (0.0, 20.0), "seed": (0, 2**31 - 1)}
@@ -78,7 +79,7 @@ def build_app(pipe, examples: list[str], title: str):
             with gr.Column(scale=1):
                 images = gr.Slider(*LIMITS["images"], value=4, step=1, label="images")
                 steps = gr.Slider(*LIMITS["steps"], value=20, step=1, label="steps")
-                guidance = gr.Slider(*LIMITS["guidance"], value=3.0, step=0.5, label="guidance")
+                guidance = gr.Slider(*LIMITS["guidance"], value=GUIDANCE, step=0.5, label="guidance")
                 seed = gr.Number(value=0, precision=0, minimum=LIMITS["seed"][0], maximum=LIMITS["seed"][1], label="seed")
         gallery = gr.Gallery(label="sketches", columns=4, height="auto", elem_id="gallery")
         info = gr.Markdown(elem_id="info")

@@ -14,6 +14,7 @@ import cv2
 
 from minisd import paths
 from minisd.imagegrid import tile
+from minisd.params.evaluate import GUIDANCE
 from minisd.stage import StageError
 
 
@@ -23,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help='what to draw, e.g. "a small star in the top left"')
     parser.add_argument("-n", "--num-images", type=int, default=1, help="images to draw (a grid when > 1)")
     parser.add_argument("--steps", type=int, default=25, help="denoising steps")
-    parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
+    parser.add_argument("--guidance", type=float, default=GUIDANCE, help="classifier-free guidance scale")
     parser.add_argument("--seed", type=int, default=0, help="image i uses seed + i")
     parser.add_argument("-o", "--output", type=Path, default=Path("out.png"), help="PNG to write")
     parser.add_argument("--pipeline", type=Path, default=paths.PIPELINE, help="exported pipeline folder")
