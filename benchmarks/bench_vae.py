@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from minisd.config import load_params
+from minisd.training.optim import adamw
 from minisd.training.precision import cpu_has_native_bf16
 from minisd.training.rng import seeded_generator
 from minisd.vae.data import ImageBank
@@ -43,7 +44,7 @@ def images_per_second(params, bank: ImageBank, crop: int | None, bf16: bool, bat
     vae = load_vae(params).train()
     model = VaeForward(vae, decoder_only=False)
     loss_fn = VaeLoss(params.loss)
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=params.lr, weight_decay=0.0)
+    optimizer = adamw(vae.parameters(), lr=params.lr)
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     times = []
     for i in range(steps + 2):

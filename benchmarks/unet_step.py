@@ -19,6 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from minisd.params.unet import UnetParams
 from minisd.training.attention import fused_attention_is_slow, use_matmul_attention
+from minisd.training.optim import adamw
 from minisd.unet.data import CaptionedLatents
 from minisd.unet.diffusion import diffusion_loss, draw_noise, make_noise_scheduler
 from minisd.unet.model import build_unet
@@ -82,7 +83,7 @@ class TrainStep:
         if fused_attention_is_slow(device, precision):  # as train_unet does
             use_matmul_attention(self.unet)
         self.model = torch.compile(self.unet) if compiled else self.unet
-        self.optimizer = torch.optim.AdamW(self.unet.parameters(), lr=unet.lr, weight_decay=unet.weight_decay)
+        self.optimizer = adamw(self.unet.parameters(), lr=unet.lr, weight_decay=unet.weight_decay)
         self.noise_scheduler = make_noise_scheduler(unet.noise_scheduler)
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
 

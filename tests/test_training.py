@@ -12,7 +12,7 @@ from minisd.stage import StageError
 from minisd.training.checkpoints import CheckpointManager, fingerprint_inputs
 from minisd.training.loop import check_finite, NonFiniteLossError, WallClockBudget
 from minisd.training.precision import resolve_mixed_precision
-from minisd.training.optim import make_lr_scheduler
+from minisd.training.optim import adamw, make_lr_scheduler
 
 
 def _setup(seed=0):
@@ -63,6 +63,34 @@ def test_round_trip_restores_everything_and_continues_identically(tmp_path):
     for a, b in zip(expected[0] + expected[1], got[0] + got[1]):
         assert torch.equal(a, b)
     assert expected[2:] == got[2:]
+
+
+def test_fused_adamw_resumes_exactly_on_channels_last_weights(tmp_path):
+    """Fused AdamW pairs weights and moments by memory order; restored moments come back contiguous, so
+    without relayout a channels_last conv would be updated with other elements' moments."""
+    def setup(seed):
+        torch.manual_seed(seed)
+        net = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+        return net, adamw(net.parameters(), lr=1e-2)
+
+    def train(net, opt, steps):
+        for i in range(steps):
+            x = torch.randn(2, 3, 5, 5, generator=torch.Generator().manual_seed(i))
+            net(x).pow(2).mean().backward()
+            opt.step()
+            opt.zero_grad()
+
+    net, opt = setup(0)
+    train(net, opt, 2)
+    mgr = CheckpointManager("toy", {"a": 1}, keep=1, root=tmp_path)
+    mgr.save(2, {"model": net, "optimizer": opt})
+    train(net, opt, 3)
+    net2, opt2 = setup(1)
+    mgr.restore({"model": net2, "optimizer": opt2})
+    moments = opt2.state[net2.weight]["exp_avg"]
+    assert moments.stride() == net2.weight.stride() != net2.weight.contiguous().stride()
+    train(net2, opt2, 3)
+    assert torch.equal(net.weight, net2.weight) and torch.equal(net.bias, net2.bias)
 
 
 def test_no_pickles_only_json_and_safetensors(tmp_path):

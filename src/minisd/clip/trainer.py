@@ -32,7 +32,7 @@ from minisd.tokenizer import save_tokenizer
 from minisd.training.attention import train_with_fast_attention
 from minisd.training.checkpoints import CheckpointManager
 from minisd.training.loop import Schedule, check_finite, fit
-from minisd.training.optim import evaluating, make_lr_scheduler
+from minisd.training.optim import adamw, evaluating, make_lr_scheduler
 from minisd.training.precision import make_accelerator
 from minisd.training.rng import DataOrder, seeded_generator
 
@@ -47,9 +47,8 @@ class ClipTrainer:
         self.params, self.train, self.val, self.tokenizer, self.accelerator = params, train, val, tokenizer, accelerator
         decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
         keep = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": params.weight_decay},
-                                       {"params": keep, "weight_decay": 0.0}],
-                                      lr=params.lr, betas=(0.9, 0.98), eps=1e-6)  # CLIP's betas: stabler with big batches
+        optimizer = adamw([{"params": decay, "weight_decay": params.weight_decay}, {"params": keep, "weight_decay": 0.0}],
+                          lr=params.lr, betas=(0.9, 0.98), eps=1e-6)  # CLIP's betas: stabler with big batches
         self.lr_scheduler = make_lr_scheduler(optimizer, "cosine", params.warmup_steps, params.max_steps)
         train_with_fast_attention(model, accelerator)
         self.model, self.optimizer = accelerator.prepare(model, optimizer)

@@ -20,7 +20,7 @@ from minisd.shards import iter_samples
 from minisd.stage import StageError
 from minisd.training.checkpoints import CheckpointManager
 from minisd.training.loop import Schedule, check_finite, fit
-from minisd.training.optim import evaluating
+from minisd.training.optim import adamw, evaluating
 from minisd.training.precision import make_accelerator
 from minisd.training.rng import GeneratorState
 
@@ -74,7 +74,7 @@ class JudgeTrainer:
         self.steps_per_epoch = math.ceil(len(images) / params.batch_size)
         self.rng = np.random.default_rng(params.seed)
         self.order: np.ndarray | None = None
-        optimizer = torch.optim.AdamW(judge.net.parameters(), lr=params.lr, weight_decay=1e-4)
+        optimizer = adamw(judge.net.parameters(), lr=params.lr, weight_decay=1e-4)
         self.lr_scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=params.lr, total_steps=self.steps_per_epoch * params.epochs, pct_start=0.15)
         self.net, self.optimizer = accelerator.prepare(judge.net, optimizer)

@@ -97,6 +97,18 @@ def fingerprint_inputs(input_paths: list[Path | str]) -> dict[str, str]:
     return result
 
 
+def _moments_in_parameter_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Restored optimizer state comes back contiguous (safetensors); give each per-element tensor its
+    parameter's strides. Fused AdamW pairs a parameter with its moments by memory order, so a
+    channels_last weight with contiguous moments would be updated with other elements' moments."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
 def _unwrap(module, accelerator):
     if accelerator is not None:
         return accelerator.unwrap_model(module)
@@ -246,6 +258,8 @@ class CheckpointManager:
                     obj.to(device=device)
                 else:
                     obj.load_state_dict(value)
+                if isinstance(obj, torch.optim.Optimizer):
+                    _moments_in_parameter_layout(obj)
             rank = self._rank
             if rank < len(state["rng"]):
                 rng_tensors = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"rng.{rank}.")}

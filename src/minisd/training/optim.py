@@ -1,11 +1,21 @@
-"""What moves and averages the weights: the learning-rate schedule, and the EMA weights swapped in
-for validation (the exported weights are the EMA ones, so they are the ones worth measuring)."""
+"""What moves and averages the weights: the optimizer every trainer uses, the learning-rate schedule,
+and the EMA weights swapped in for validation (the exported weights are the EMA ones, so they are
+the ones worth measuring)."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 
+import torch
 from diffusers.optimization import get_scheduler
+
+def adamw(params, lr: float, weight_decay: float = 0.0, **options) -> torch.optim.AdamW:
+    """AdamW on torch's fused kernel: one pass over every parameter instead of a Python loop of small
+    ops per parameter (the default UNet's optimizer step 21 -> 3 ms of a 280 ms bf16 CPU step; README,
+    performance). It pairs a parameter with its moments by memory order, so a checkpoint must give the
+    moments back in the parameter's layout: `CheckpointManager.restore` does."""
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True, **options)
+
 
 _KINDS = {"cosine": "cosine", "constant": "constant_with_warmup"}
 

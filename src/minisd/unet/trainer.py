@@ -25,7 +25,7 @@ from minisd.stage import StageError
 from minisd.training.attention import train_with_fast_attention
 from minisd.training.checkpoints import CheckpointManager
 from minisd.training.loop import Schedule, check_finite, fit
-from minisd.training.optim import ema_weights, evaluating, make_lr_scheduler
+from minisd.training.optim import adamw, ema_weights, evaluating, make_lr_scheduler
 from minisd.training.precision import make_accelerator
 from minisd.unet.data import CaptionedLatents, DataOrder, seeded_generator
 from minisd.unet.diffusion import diffusion_loss, draw_noise, make_noise_scheduler
@@ -82,7 +82,7 @@ class UnetTrainer:
             with seeded(params.seed):
                 repa = BottleneckAlignment(unet, teacher.shape[-1])
         trained = list(unet.parameters()) + (list(repa.parameters()) if repa else [])
-        optimizer = torch.optim.AdamW(trained, lr=params.lr, weight_decay=params.weight_decay)
+        optimizer = adamw(trained, lr=params.lr, weight_decay=params.weight_decay)
         self.lr_scheduler = make_lr_scheduler(optimizer, params.lr_schedule, params.warmup_steps, params.max_steps)
         if repa:
             self.unet, self.repa, self.optimizer = accelerator.prepare(unet, repa, optimizer)

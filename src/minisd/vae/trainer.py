@@ -24,7 +24,7 @@ from minisd.shards import load_images
 from minisd.stage import StageError
 from minisd.training.checkpoints import CheckpointManager
 from minisd.training.loop import Schedule, check_finite, fit
-from minisd.training.optim import ema_weights, evaluating, make_lr_scheduler
+from minisd.training.optim import adamw, ema_weights, evaluating, make_lr_scheduler
 from minisd.training.precision import make_accelerator
 from minisd.training.rng import seeded_generator
 from minisd.vae.data import ImageBank
@@ -84,7 +84,7 @@ class VaeTrainer:
         self.trainable = _trainable(vae, params.decoder_only)
         self.bank = ImageBank(train_images, vae.config.in_channels)
         self.loss_fn = VaeLoss(params.loss).to(accelerator.device)
-        optimizer = torch.optim.AdamW(self.trainable, lr=params.lr, weight_decay=0.0)
+        optimizer = adamw(self.trainable, lr=params.lr)
         self.lr_scheduler = make_lr_scheduler(optimizer, params.lr_schedule, params.warmup_steps, params.max_steps)
         self.ema = EMAModel(self.trainable, decay=params.ema_decay) if params.ema_decay else None
         self.model, self.optimizer = accelerator.prepare(VaeForward(vae, params.decoder_only), optimizer)
