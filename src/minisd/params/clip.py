@@ -19,7 +19,7 @@ class ClipParams(LoopParams):
     projection_dim: int = Field(128, gt=0)
     sincos_positions: bool = False  # start the ViT's patch positions from 2-D sine-cosine, not noise
     ink_coordinates: bool = True  # ViT input: gray + the ink's x and y (clip/data.py: clip_pixels)
-    ink_crop: bool = False  # ViT gray channel: the ink's bounding square, scaled to fill the frame
+    ink_crop: bool = True  # ViT gray channel: the ink's bounding square, scaled to fill the frame (small sketches legible)
     temperature: float = Field(0.07, gt=0, le=1)  # initial softmax temperature (learned from there)
     seed: int = 0
     batch_size: int = Field(64, gt=1)  # per process; contrastive: larger batches, more negatives

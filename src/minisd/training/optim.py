@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import torch
-from diffusers.optimization import get_scheduler
+
 
 def adamw(params, lr: float, weight_decay: float = 0.0, **options) -> torch.optim.AdamW:
     """AdamW on torch's fused kernel: one pass over every parameter instead of a Python loop of small
@@ -28,6 +28,10 @@ def make_lr_scheduler(optimizer, kind: str, warmup_steps: int, total_steps: int)
     """
     if kind not in _KINDS:
         raise ValueError(f"lr schedule must be one of {sorted(_KINDS)}, got {kind!r}")
+    # imported here: `import diffusers` pulls in torch._dynamo (about 1.2 s), which a stage that needs
+    # nothing else of diffusers (train_judge) should not pay at every start
+    from diffusers.optimization import get_scheduler
+
     return get_scheduler(
         _KINDS[kind], optimizer, num_warmup_steps=warmup_steps, num_training_steps=max(total_steps, 1)
     )
