@@ -43,6 +43,23 @@ def test_ssim_is_one_for_identical_and_drops_with_noise():
     assert ssim(image, noisy.astype(np.uint8)) < 0.7
 
 
+def test_ssim_matches_torchmetrics_definition():
+    """The separable OpenCV window must give torchmetrics' number (Gaussian window, reflected borders),
+    including strokes that touch the image's edge, where the border rule decides the value."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    rng = np.random.default_rng(3)
+    reference = np.stack([_stroke_image() for _ in range(3)])
+    reference[1, :, :6] = 0  # ink on the left border
+    test = np.clip(cv2.GaussianBlur(reference.transpose(1, 2, 0), (5, 5), 1.2).transpose(2, 0, 1)
+                   + rng.integers(-25, 25, reference.shape), 0, 255).astype(np.uint8)  # fmt: skip
+    as_tensor = lambda x: torch.from_numpy(x.astype(np.float64))[:, None]  # noqa: E731
+    expected = structural_similarity_index_measure(as_tensor(test), as_tensor(reference), data_range=255.0,
+                                                   gaussian_kernel=True, sigma=1.5, kernel_size=11)  # fmt: skip
+    assert ssim(reference, test) == pytest.approx(float(expected), abs=1e-12)
+    assert ssim(reference, test) != pytest.approx(ssim(reference[:1], test[:1]), abs=1e-3)  # really per image
+
+
 def test_ink_f1_punishes_lost_strokes_that_psnr_forgives():
     image = _stroke_image(128)
     faded = image.copy()
