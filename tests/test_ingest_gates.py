@@ -182,13 +182,59 @@ def test_deduper_finds_near_and_ignores_far():
     near = a.copy()
     near[60:62, 60:62] = 0
     d = Deduper(10)
-    d.add(b"a", phash(a))
-    d.check(b"b", phash(b))  # a different drawing passes
-    with pytest.raises(Reject, match="near_duplicate"):
-        d.check(b"n", phash(near))
-    with pytest.raises(Reject, match="duplicate"):
-        d.check(b"a", phash(b))
-    Deduper(-1).check(b"x", phash(a))  # -1 disables near-duplicate search
+    assert d.screen([b"a"], [phash(a)]) == [None]
+    verdicts = d.screen([b"b", b"n", b"a"], [phash(b), phash(near), phash(b)])
+    assert verdicts[0] is None  # a different drawing passes
+    assert verdicts[1].reason == "near_duplicate" and verdicts[1].detail.startswith("phash distance ")
+    assert verdicts[2].reason == "duplicate"  # same digest as "a", whatever its hash
+    assert Deduper(-1).screen([b"x", b"y"], [phash(a), phash(a)]) == [None, None]  # -1: no near search
+    assert Deduper(10).screen([], []) == []  # a chunk whose items all failed in the workers
+
+
+def _reference_verdicts(items: list[tuple[bytes, int]], max_distance: int) -> list[str | None]:
+    """One item at a time against every accepted one, by brute force: what batching must reproduce."""
+    exact, accepted, verdicts = set(), [], []
+    for digest, h in items:
+        if digest in exact:
+            verdicts.append("duplicate")
+            continue
+        distance = min(((h ^ other).bit_count() for other in accepted), default=None)
+        if max_distance >= 0 and distance is not None and distance <= max_distance:
+            verdicts.append(f"near_duplicate: phash distance {distance}")
+            continue
+        exact.add(digest)
+        accepted.append(h)
+        verdicts.append(None)
+    return verdicts
+
+
+@pytest.mark.parametrize("max_distance", [10, 0, 3, 40, -1])
+def test_deduper_batches_give_the_one_at_a_time_verdicts(max_distance):
+    """Random hashes with planted copies 0-14 bits away (some inside the same batch, some of a
+    rejected item, some exact), screened in uneven batches: the verdicts and distances match a
+    brute-force reference. 40 bits is past the banded search (one scan), 0 a single 256-bit band."""
+    rng = np.random.default_rng(max_distance + 100)
+    items: list[tuple[bytes, int]] = []
+    for i in range(700):
+        if items and rng.random() < 0.4:
+            digest, h = items[int(rng.integers(len(items)))]
+            for bit in rng.choice(256, int(rng.integers(0, 15)), replace=False):
+                h ^= 1 << int(bit)
+            if rng.random() > 0.2:
+                digest = b"%d" % i
+        else:
+            digest, h = b"%d" % i, int.from_bytes(rng.bytes(32), "big")
+        items.append((digest, h))
+    dedup, verdicts, start = Deduper(max_distance), [], 0
+    while start < len(items):
+        batch = items[start : start + int(rng.integers(1, 80))]
+        start += len(batch)
+        found = dedup.screen([d for d, _ in batch], [h for _, h in batch])
+        verdicts += [None if r is None else r.reason + (f": {r.detail}" if r.reason == "near_duplicate" else "")
+                     for r in found]  # fmt: skip
+    expected = _reference_verdicts(items, max_distance)
+    assert verdicts == expected
+    assert sum(v is not None and v.startswith("near") for v in expected) > (50 if max_distance >= 3 else -1)
 
 
 # ----------------------------------------------------------------------------- normalization

@@ -14,7 +14,7 @@ from typing import Iterator
 from tqdm import tqdm
 
 from minisd.params.ingest import IngestParams, SyntheticSource
-from minisd.ingest.gates import Deduper, Reject
+from minisd.ingest.gates import Deduper
 from minisd.ingest.imagefolder import read_imagefolder
 from minisd.ingest.items import Item, slug
 from minisd.ingest.pool import chunked, ordered_map
@@ -102,8 +102,9 @@ def _ingest(params: IngestParams, names: list[str], shards_dir: Path, out_dir: P
     results = ordered_map(process_chunk, _chunks(names, readers), params.workers, init_worker, (config,))
     with tqdm(total=total, desc="ingest", unit="img", smoothing=0.1) as bar:
         for name, chunk in results:
+            screen_duplicates(chunk, dedup)
             for result in chunk:
-                _route(result, name, dedup, keys, writers, params.val_fraction, report)
+                _route(result, name, keys, writers, params.val_fraction, report)
             bar.update(len(chunk))
     splits = {s: {"samples": w.count, "shards": len(w.close())} for s, w in writers.items()}
     summary = report.close(splits)
@@ -116,17 +117,19 @@ def _ingest(params: IngestParams, names: list[str], shards_dir: Path, out_dir: P
     return summary
 
 
-def _route(result, name, dedup: Deduper, keys: set, writers: dict, val_fraction: float, report: Report) -> None:
-    """Main-process gates that need the whole stream (duplicates), then the shard write."""
-    if result.reason is None:
-        try:
-            dedup.check(result.digest, result.phash)
-        except Reject as reject:
+def screen_duplicates(chunk: list, dedup: Deduper) -> None:
+    """The main-process gate that needs the whole stream: duplicates of anything accepted before."""
+    fresh = [result for result in chunk if result.reason is None]
+    for result, reject in zip(fresh, dedup.screen([r.digest for r in fresh], [r.phash for r in fresh])):
+        if reject is not None:
             result.reason, result.detail = reject.reason, reject.detail
+
+
+def _route(result, name, keys: set, writers: dict, val_fraction: float, report: Report) -> None:
+    """A screened result into the report, and an accepted one into its shard."""
     if result.reason is not None:
         report.reject(name, result)
         return
-    dedup.add(result.digest, result.phash)
     key, n = result.key, 1
     while key in keys:  # two originals whose slugs collide: keep both, deterministically
         n += 1
