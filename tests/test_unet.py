@@ -1,4 +1,4 @@
-"""UNet data layer and objective: caption choice/dropout, data order, min-SNR, targets."""
+"""UNet data layer and objective: caption choice/dropout, data order, min-SNR, ink weights, targets."""
 
 import pytest
 import torch
@@ -6,7 +6,8 @@ import torch
 from minisd.params.unet import NoiseSchedulerParams
 from minisd.stage import StageError
 from minisd.unet.data import CaptionedLatents, DataOrder, seeded_generator
-from minisd.unet.diffusion import draw_noise, make_noise_scheduler, min_snr_weights, target_for
+from minisd.unet.diffusion import (PAPER_DISTANCE, diffusion_loss, draw_noise, ink_weights, make_noise_scheduler,
+                                   min_snr_weights, target_for)
 from _unet import CLASSES, synthetic_split
 
 
@@ -85,3 +86,36 @@ def test_timestep_power_draws_noisy_timesteps_more_often():
     assert abs(uniform.float().mean().item() - 499.5) < 10
     assert abs(later.float().mean().item() - 666.7) < 10  # density ~ t: mean 2T/3
     assert (later >= 500).float().mean().item() > 0.73  # 3/4 of the draws in the noisier half
+
+
+def test_ink_weights_favour_the_strokes_and_keep_each_samples_share():
+    """Paper latents near one vector, strokes far from it: a small sketch's few ink positions get
+    (1 + w) times its paper's weight, every sample's weights average 1, a blank page stays uniform."""
+    paper = torch.tensor([0.1, -0.5, 0.8, -0.8])
+    means = paper.view(1, 4, 1, 1) + 0.05 * torch.randn(3, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    means[0, :, 2:4, 2:4] += 3.0  # small sketch: 4 of 64 positions
+    means[1, :, :, :5] -= 2.5  # large sketch: 40 of 64 positions
+    w = ink_weights(means, 4.0)
+    assert w.shape == (3, 1, 8, 8)
+    assert torch.allclose(w.mean(dim=(1, 2, 3)), torch.ones(3))
+    assert torch.allclose(w[0, 0, 2, 2] / w[0, 0, 0, 7], torch.tensor(5.0))
+    assert w[0, 0, 2, 2] > w[1, 0, 0, 0] > 1 > w[1, 0, 0, 7]  # the small sketch's strokes weigh most
+    assert torch.equal(w[2], torch.ones(1, 8, 8))  # nothing farther than PAPER_DISTANCE from paper
+    assert (means[2] - paper.view(4, 1, 1)).norm(dim=0).max() < PAPER_DISTANCE
+
+
+def test_diffusion_loss_weights_scale_each_positions_error():
+    class Echo(torch.nn.Module):  # predicts its noisy input: a fixed, known error per position
+        def forward(self, x, t, cond):
+            return type("Out", (), {"sample": x})()
+
+    sched = make_noise_scheduler(NoiseSchedulerParams())
+    g = torch.Generator().manual_seed(1)
+    latents, noise = torch.randn(2, 4, 4, 4, generator=g), torch.randn(2, 4, 4, 4, generator=g)
+    t = torch.tensor([100, 700])
+    plain = diffusion_loss(Echo(), sched, latents, None, noise, t)
+    assert torch.allclose(diffusion_loss(Echo(), sched, latents, None, noise, t, weights=torch.ones(2, 1, 4, 4)), plain)
+    weights = torch.zeros(2, 1, 4, 4)
+    weights[:, :, 0, 0] = 16.0  # all the weight on one position
+    error = (sched.add_noise(latents, noise, t) - target_for(sched, latents, noise, t))[:, :, 0, 0]
+    assert torch.allclose(diffusion_loss(Echo(), sched, latents, None, noise, t, weights=weights), error.pow(2).mean())

@@ -46,6 +46,8 @@ class UnetParams(LoopParams):
     noise_offset: float = Field(0.0, ge=0)
     # REPA (unet/repa.py): weight of the loss pulling the bottleneck toward train_clip's image embedding; 0 off
     repa_weight: float = Field(1.0, ge=0)
+    # extra loss weight on latent positions that hold ink (unet/diffusion.py, ink_weights); 0 off
+    ink_weight: float = Field(0.0, ge=0)
     ema_decay: float = Field(0.999, gt=0, lt=1)  # the cap; warmup 1 - (1 + step) ** -ema_power below it
     ema_power: float = Field(0.75, gt=0)
     channels_last: bool = False  # NHWC convs: faster with bf16 at seed width (benchmarks/bench_unet.py)

@@ -28,7 +28,7 @@ from minisd.training.loop import Schedule, check_finite, fit
 from minisd.training.optim import adamw, ema_weights, evaluating, make_lr_scheduler
 from minisd.training.precision import make_accelerator
 from minisd.unet.data import CaptionedLatents, DataOrder, seeded_generator
-from minisd.unet.diffusion import diffusion_loss, draw_noise, make_noise_scheduler
+from minisd.unet.diffusion import diffusion_loss, draw_noise, ink_weights, make_noise_scheduler
 from minisd.unet.inputs import load_inputs
 from minisd.unet.repa import BottleneckAlignment, teacher_embeddings
 from minisd.unet.preview import Preview, load_preview, preview_grid
@@ -94,6 +94,7 @@ class UnetTrainer:
         self.noise_scheduler = make_noise_scheduler(params.noise_scheduler)
         self.num_timesteps = self.noise_scheduler.config.num_train_timesteps
         self.validation = FixedValidation(val, self.num_timesteps, params.val_samples, params.batch_size) if val else None
+        self.ink = ink_weights(train.mean, params.ink_weight) if params.ink_weight else None
         self.order = DataOrder(len(train), params.batch_size, params.seed, accelerator.num_processes,
                                accelerator.process_index)
         self.val_loss: float | None = None  # the latest EMA val loss, for metrics.json
@@ -119,7 +120,8 @@ class UnetTrainer:
             with accelerator.accumulate(*self.models):
                 loss = diffusion_loss(self.unet, self.noise_scheduler, latents.to(device, memory_format=self.layout),
                                       cond.to(device), noise.to(device, memory_format=self.layout),
-                                      timesteps.to(device), params.snr_gamma)
+                                      timesteps.to(device), params.snr_gamma,
+                                      None if self.ink is None else self.ink[indices].to(device))
                 parts = [loss]
                 if self.repa:  # logged apart, so train/loss stays the denoising loss of runs without it
                     parts.append(self.repa(self.teacher[indices]))
