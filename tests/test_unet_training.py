@@ -72,6 +72,13 @@ def test_ema_is_exported_and_differs_from_raw(tmp_path, accelerator):
         assert torch.allclose(saved[name], value, atol=1e-6), name
 
 
+def test_ink_weight_reaches_the_trainers_loss(tmp_path, accelerator):
+    """unet.ink_weight > 0 trains through the weighted loss (weights indexed per batch); 0 is the plain one."""
+    runs = {w: fit_unet(tiny_params(max_steps=3, ink_weight=w), synthetic_split(), None, _outputs(tmp_path / str(w)),
+                        accelerator=accelerator).raw_state for w in (0.0, 4.0)}  # fmt: skip
+    assert any(not torch.equal(runs[0.0][k], runs[4.0][k]) for k in runs[0.0])
+
+
 class _Killed(Exception):
     pass
 

@@ -102,7 +102,7 @@ def _ingest(params: IngestParams, names: list[str], shards_dir: Path, out_dir: P
     results = ordered_map(process_chunk, _chunks(names, readers), params.workers, init_worker, (config,))
     with tqdm(total=total, desc="ingest", unit="img", smoothing=0.1) as bar:
         for name, chunk in results:
-            screen_duplicates(chunk, dedup)
+            _screen_duplicates(chunk, dedup)
             for result in chunk:
                 _route(result, name, keys, writers, params.val_fraction, report)
             bar.update(len(chunk))
@@ -117,7 +117,7 @@ def _ingest(params: IngestParams, names: list[str], shards_dir: Path, out_dir: P
     return summary
 
 
-def screen_duplicates(chunk: list, dedup: Deduper) -> None:
+def _screen_duplicates(chunk: list, dedup: Deduper) -> None:
     """The main-process gate that needs the whole stream: duplicates of anything accepted before."""
     fresh = [result for result in chunk if result.reason is None]
     for result, reject in zip(fresh, dedup.screen([r.digest for r in fresh], [r.phash for r in fresh])):

@@ -94,7 +94,8 @@ class UnetTrainer:
         self.noise_scheduler = make_noise_scheduler(params.noise_scheduler)
         self.num_timesteps = self.noise_scheduler.config.num_train_timesteps
         self.validation = FixedValidation(val, self.num_timesteps, params.val_samples, params.batch_size) if val else None
-        self.ink = ink_weights(train.mean, params.ink_weight) if params.ink_weight else None
+        # per-sample position weights, on the device once like the REPA teacher (indexed per batch)
+        self.ink = ink_weights(train.mean, params.ink_weight).to(device) if params.ink_weight else None
         self.order = DataOrder(len(train), params.batch_size, params.seed, accelerator.num_processes,
                                accelerator.process_index)
         self.val_loss: float | None = None  # the latest EMA val loss, for metrics.json
@@ -121,7 +122,7 @@ class UnetTrainer:
                 loss = diffusion_loss(self.unet, self.noise_scheduler, latents.to(device, memory_format=self.layout),
                                       cond.to(device), noise.to(device, memory_format=self.layout),
                                       timesteps.to(device), params.snr_gamma,
-                                      None if self.ink is None else self.ink[indices].to(device))
+                                      None if self.ink is None else self.ink[indices])
                 parts = [loss]
                 if self.repa:  # logged apart, so train/loss stays the denoising loss of runs without it
                     parts.append(self.repa(self.teacher[indices]))

@@ -4,10 +4,11 @@ All take (N, H, W) uint8 arrays (the shard format), so evaluation can score any 
 way. PSNR is torchmetrics'; SSIM is Wang et al. 2004's as torchmetrics defines it (11x11 Gaussian
 window, sigma 1.5, reflected borders, mean over the whole map), in float64 per image and averaged,
 with the window applied as two 1-D passes by OpenCV: torchmetrics' 2-D float64 convolution took
-25 s for a 256-image validation on 2 CPU cores, this takes 0.1 s and agrees to 1e-13. Ink F1 exists because PSNR is dominated
-by white paper: a blurry VAE that fades thin strokes still scores well on PSNR, but not on the F1
-of its ink pixels. Paper grey exists because a small decoder leaves a faint grey cast on blank
-paper, which PSNR averages away but a reader (and a feature network) sees on every generated sample.
+25 s for a 256-image validation on 2 CPU cores, this takes 0.1 s and agrees to 1e-13. Ink F1
+exists because PSNR is dominated by white paper: a blurry VAE that fades thin strokes still scores
+well on PSNR, but not on the F1 of its ink pixels. Paper grey exists because a small decoder
+leaves a faint grey cast on blank paper, which PSNR averages away but a reader (and a feature
+network) sees on every generated sample.
 """
 
 from __future__ import annotations
