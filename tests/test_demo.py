@@ -34,32 +34,34 @@ def client(pipeline_dir, tmp_path_factory):
 
 
 def test_a_prompt_in_images_out(client):
-    gallery, info = client.predict("a small star in the top left", 3, 2, 3.0, 5, api_name="/draw")
+    gallery, info = client.predict("a small star in the top left", 3, 2, 3.0, 0.7, 5, api_name="/draw")
     assert len(gallery) == 3
-    assert "3 image(s) of 'a small star in the top left'" in info and "seeds 5..7" in info
+    assert "3 image(s) of 'a small star in the top left'" in info and "rescaled 0.7, seeds 5..7" in info
 
 
 @pytest.mark.parametrize("request_args, message", [
-    (("   ", 1, 2, 3.0, 0), "type a prompt"),
-    (("a star", 1, 100000, 3.0, 0), "100000 is greater than maximum value 100"),  # the slider's own bound
-    (("a star", 0, 2, 3.0, 0), "0 is less than minimum value 1"),
-    (("a star", 1, 2, -1.0, 0), "-1.0 is less than minimum value 0"),
-    (("a star", 1, 2.5, 3.0, 0), "steps must be a whole number"),  # within the bounds: ours
+    (("   ", 1, 2, 3.0, 0.7, 0), "type a prompt"),
+    (("a star", 1, 100000, 3.0, 0.7, 0), "100000 is greater than maximum value 100"),  # the slider's own bound
+    (("a star", 0, 2, 3.0, 0.7, 0), "0 is less than minimum value 1"),
+    (("a star", 1, 2, -1.0, 0.7, 0), "-1.0 is less than minimum value 0"),
+    (("a star", 1, 2.5, 3.0, 0.7, 0), "steps must be a whole number"),  # within the bounds: ours
 ])  # fmt: skip
 def test_a_bad_request_gets_a_message_and_the_app_keeps_serving(client, request_args, message):
     with pytest.raises(Exception, match=message):
         client.predict(*request_args, api_name="/draw")
-    gallery, _ = client.predict("a circle", 1, 2, 3.0, 0, api_name="/draw")
+    gallery, _ = client.predict("a circle", 1, 2, 3.0, 0.7, 0, api_name="/draw")
     assert len(gallery) == 1
 
 
 def test_check_request_bounds_every_field_itself():
     """The same bounds without Gradio in front (a future component that does not check them)."""
-    assert demo.check_request(" a star ", 2, 20, 4, 7) == ("a star", 2, 20, 4.0, 7)
-    for args, message in [((" ", 1, 1, 1, 0), "type a prompt"), (("x", 17, 1, 1, 0), "images must be a number from 1 to 16"),
-                          (("x", 1, 101, 1, 0), "steps must be"), (("x", 1, 1, 20.5, 0), "guidance must be"),
-                          (("x", 1, 1, 1, -1), "seed must be"), (("x", True, 1, 1, 0), "images must be"),
-                          (("x", 1, 1, float("nan"), 0), "guidance must be")]:  # fmt: skip
+    assert demo.check_request(" a star ", 2, 20, 4, 1, 7) == ("a star", 2, 20, 4.0, 1.0, 7)
+    for args, message in [((" ", 1, 1, 1, 0, 0), "type a prompt"),
+                          (("x", 17, 1, 1, 0, 0), "images must be a number from 1 to 16"),
+                          (("x", 1, 101, 1, 0, 0), "steps must be"), (("x", 1, 1, 20.5, 0, 0), "guidance must be"),
+                          (("x", 1, 1, 1, 1.5, 0), "guidance_rescale must be a number from 0.0 to 1.0"),
+                          (("x", 1, 1, 1, 0, -1), "seed must be"), (("x", True, 1, 1, 0, 0), "images must be"),
+                          (("x", 1, 1, float("nan"), 0, 0), "guidance must be")]:  # fmt: skip
         with pytest.raises(ValueError, match=message):
             demo.check_request(*args)
 

@@ -225,6 +225,22 @@ def test_sampling_from_prompt_states_matches_sampling_from_text(evaluated):
     assert np.abs(from_states.astype(int) - from_text.astype(int)).max() <= 1
 
 
+def test_evaluate_samples_with_its_guidance_rescale(evaluated):
+    from minisd.eval_prompts import load_prompts
+    from minisd.evaluate.run import draw_samples
+    from minisd.pipeline import load_pipeline, sample
+
+    root, _ = evaluated
+    pipe = load_pipeline(root / "models" / "pipeline", "cpu")
+    prompts = load_prompts(root / "prompts.json")[:2]
+    rescaled = PARAMS.model_copy(update={"guidance": 6.0, "guidance_rescale": 1.0})
+    drawn = draw_samples(pipe, prompts, rescaled)
+    texts = [p["text"] for p in prompts for _ in range(3)]
+    direct = sample(pipe, texts, [0, 1, 2] * 2, 2, 6.0, batch_size=5, guidance_rescale=1.0)
+    assert np.array_equal(drawn.reshape(direct.shape), direct)
+    assert not np.array_equal(drawn, draw_samples(pipe, prompts, rescaled.model_copy(update={"guidance_rescale": 0.0})))
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 class FakeInception(torch.nn.Module):
     """The FID network's calling convention, tiny: a linear map of each image's mean colour."""

@@ -5,7 +5,7 @@ from _tiny_models import make_models
 from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
 from minisd.__main__ import main
-from minisd.params.evaluate import GUIDANCE
+from minisd.params.evaluate import GUIDANCE, GUIDANCE_RESCALE
 from minisd.pipeline import MiniDiffusionPipeline, export_pipeline, load_pipeline, sample
 
 
@@ -39,8 +39,20 @@ def test_generate_size_option_and_seed_convention(exported, tmp_path):
     image = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert image.shape == (48, 48)
     pipe = load_pipeline(exported, "cpu")
-    again = sample(pipe, ["a square"], [5], steps=2, guidance=GUIDANCE, size=48)[0]  # the CLI's default
+    again = sample(pipe, ["a square"], [5], steps=2, guidance=GUIDANCE, size=48,
+                   guidance_rescale=GUIDANCE_RESCALE)[0]  # the CLI's defaults
     assert np.array_equal(image, again)  # image i of `generate --seed s` is sample seed s + i
+
+
+def test_guidance_rescale_reaches_the_sampler(exported, tmp_path):
+    pipe = load_pipeline(exported, "cpu")
+    plain, rescaled = (sample(pipe, ["a square"], [3], steps=3, guidance=6.0, guidance_rescale=r, size=32)[0]
+                       for r in (0.0, 1.0))
+    assert not np.array_equal(plain, rescaled)
+    out = tmp_path / "rescaled.png"
+    assert _generate(["a square", "--steps", "3", "--guidance", "6", "--guidance-rescale", "1", "--seed", "3",
+                      "--size", "32", "--pipeline", str(exported), "-o", str(out)]) == 0
+    assert np.array_equal(cv2.imread(str(out), cv2.IMREAD_UNCHANGED), rescaled)
 
 
 def test_missing_pipeline_says_how_to_get_one(tmp_path, capsys):
@@ -55,6 +67,9 @@ def test_bad_arguments_are_named(exported, tmp_path, capsys):
     assert "--num-images" in capsys.readouterr().err
     assert _generate(["a star", "--size", "30", "--pipeline", str(exported), "-o", str(tmp_path / "x.png")]) == 2
     assert "--size" in capsys.readouterr().err
+    assert _generate(["a star", "--guidance-rescale", "1.5", "--pipeline", str(exported),
+                      "-o", str(tmp_path / "x.png")]) == 2
+    assert "--guidance-rescale" in capsys.readouterr().err
 
 
 def test_mini_diffusion_pipeline_is_a_stock_pipeline(exported):

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from minisd import paths
 from minisd.eval_prompts import load_prompts
-from minisd.params.evaluate import GUIDANCE
+from minisd.params.evaluate import GUIDANCE, GUIDANCE_RESCALE
 from minisd.stage import StageError
 
-LIMITS = {"images": (1, 16), "steps": (1, 100), "guidance": (0.0, 20.0), "seed": (0, 2**31 - 1)}
+LIMITS = {"images": (1, 16), "steps": (1, 100), "guidance": (0.0, 20.0), "guidance_rescale": (0.0, 1.0),
+          "seed": (0, 2**31 - 1)}
 FALLBACK_EXAMPLES = ("a small star in the top left", "a large circle in the center", "a medium house at the bottom")
 EXAMPLES_SHOWN = 8
 
@@ -34,38 +35,43 @@ def example_prompts(prompts_file: Path = paths.TEXT_CACHE / "prompts.json") -> l
     return list(dict.fromkeys(texts))[:EXAMPLES_SHOWN]
 
 
-def check_request(prompt: str, images, steps, guidance, seed) -> tuple[str, int, int, float, int]:
+def check_request(
+    prompt: str, images, steps, guidance, guidance_rescale, seed
+) -> tuple[str, int, int, float, float, int]:
     """The request's values, checked; a ValueError names the bad field and its allowed range."""
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("type a prompt, e.g. 'a small star in the top left'")
-    values = {"images": images, "steps": steps, "guidance": guidance, "seed": seed}
+    values = {"images": images, "steps": steps, "guidance": guidance, "guidance_rescale": guidance_rescale,
+              "seed": seed}
     for name, value in values.items():
         low, high = LIMITS[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
             raise ValueError(f"{name} must be a number from {low} to {high} (got {value!r})")
         if isinstance(low, int) and value != int(value):
             raise ValueError(f"{name} must be a whole number (got {value!r})")
-    return prompt.strip(), int(images), int(steps), float(guidance), int(seed)
+    return prompt.strip(), int(images), int(steps), float(guidance), float(guidance_rescale), int(seed)
 
 
-def draw(pipe, prompt: str, images, steps, guidance, seed):
+def draw(pipe, prompt: str, images, steps, guidance, guidance_rescale, seed):
     """(images as a list of uint8 arrays, one line saying what was drawn and how long it took)."""
     from minisd.pipeline import sample
 
-    prompt, images, steps, guidance, seed = check_request(prompt, images, steps, guidance, seed)
+    prompt, images, steps, guidance, rescale, seed = check_request(prompt, images, steps, guidance,
+                                                                   guidance_rescale, seed)
     start = time.perf_counter()
     drawn = sample(pipe, [prompt] * images, [seed + i for i in range(images)], steps, guidance, batch_size=images,
-                   desc=None)  # fmt: skip
+                   desc=None, guidance_rescale=rescale)  # fmt: skip
     took = time.perf_counter() - start
-    return list(drawn), f"{images} image(s) of {prompt!r} in {took:.1f} s ({steps} steps, guidance {guidance:g}, seeds {seed}..{seed + images - 1})"
+    return list(drawn), (f"{images} image(s) of {prompt!r} in {took:.1f} s ({steps} steps, guidance {guidance:g} "
+                         f"rescaled {rescale:g}, seeds {seed}..{seed + images - 1})")
 
 
 def build_app(pipe, examples: list[str], title: str):
     import gradio as gr
 
-    def on_draw(prompt, images, steps, guidance, seed):
+    def on_draw(prompt, images, steps, guidance, guidance_rescale, seed):
         try:
-            return draw(pipe, prompt, images, steps, guidance, seed)
+            return draw(pipe, prompt, images, steps, guidance, guidance_rescale, seed)
         except ValueError as error:
             raise gr.Error(str(error)) from None
 
@@ -80,10 +86,12 @@ def build_app(pipe, examples: list[str], title: str):
                 images = gr.Slider(*LIMITS["images"], value=4, step=1, label="images")
                 steps = gr.Slider(*LIMITS["steps"], value=20, step=1, label="steps")
                 guidance = gr.Slider(*LIMITS["guidance"], value=GUIDANCE, step=0.5, label="guidance")
+                rescale = gr.Slider(*LIMITS["guidance_rescale"], value=GUIDANCE_RESCALE, step=0.1,
+                                    label="guidance rescale")
                 seed = gr.Number(value=0, precision=0, minimum=LIMITS["seed"][0], maximum=LIMITS["seed"][1], label="seed")
         gallery = gr.Gallery(label="sketches", columns=4, height="auto", elem_id="gallery")
         info = gr.Markdown(elem_id="info")
-        gr.on([button.click, prompt.submit], on_draw, [prompt, images, steps, guidance, seed], [gallery, info],
+        gr.on([button.click, prompt.submit], on_draw, [prompt, images, steps, guidance, rescale, seed], [gallery, info],
               api_name="draw", concurrency_limit=1)  # fmt: skip
     return app
 

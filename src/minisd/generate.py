@@ -14,7 +14,7 @@ import cv2
 
 from minisd import paths
 from minisd.imagegrid import tile
-from minisd.params.evaluate import GUIDANCE
+from minisd.params.evaluate import GUIDANCE, GUIDANCE_RESCALE
 from minisd.stage import StageError
 
 
@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--num-images", type=int, default=1, help="images to draw (a grid when > 1)")
     parser.add_argument("--steps", type=int, default=25, help="denoising steps")
     parser.add_argument("--guidance", type=float, default=GUIDANCE, help="classifier-free guidance scale")
+    parser.add_argument("--guidance-rescale", type=float, default=GUIDANCE_RESCALE,
+                        help="0-1: pull the guided prediction's spread back toward the conditional one's (Lin et al.)")
     parser.add_argument("--seed", type=int, default=0, help="image i uses seed + i")
     parser.add_argument("-o", "--output", type=Path, default=Path("out.png"), help="PNG to write")
     parser.add_argument("--pipeline", type=Path, default=paths.PIPELINE, help="exported pipeline folder")
@@ -43,6 +45,8 @@ def _check(args) -> None:
             raise StageError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(args, name)})")
     if args.guidance < 0:
         raise StageError(f"--guidance must be >= 0 (got {args.guidance})")
+    if not 0 <= args.guidance_rescale <= 1:
+        raise StageError(f"--guidance-rescale must be from 0 to 1 (got {args.guidance_rescale})")
     if args.size is not None and (args.size < 8 or args.size % 8):
         raise StageError(f"--size must be a positive multiple of 8 (got {args.size})")
     if args.output.suffix.lower() != ".png":
@@ -63,6 +67,7 @@ def run(args) -> int:
             [args.seed + i for i in range(args.num_images)],
             steps=args.steps,
             guidance=args.guidance,
+            guidance_rescale=args.guidance_rescale,
             batch_size=args.batch_size,
             size=args.size,
             desc="generate",

@@ -125,6 +125,7 @@ def sample(
     size: int | None = None,
     desc: str | None = "sampling",
     negative: torch.Tensor | None = None,
+    guidance_rescale: float = 0.0,
 ) -> np.ndarray:
     """uint8 (N, H, W) sketches, image i from prompts[i] with its own generator seeded seeds[i].
 
@@ -150,6 +151,7 @@ def sample(
                 **text,
                 num_inference_steps=steps,
                 guidance_scale=guidance,
+                guidance_rescale=guidance_rescale,
                 generator=generators,
                 height=size,
                 width=size,

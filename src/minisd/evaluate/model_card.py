@@ -36,6 +36,7 @@ RECIPE = (
     ("evaluate.scheduler", "sampler"),
     ("evaluate.steps", "sampling steps"),
     ("evaluate.guidance", "guidance scale"),
+    ("evaluate.guidance_rescale", "guidance rescale"),
 )
 # (metrics key, what it measures): the results table, in this order, when present
 HEADLINE = (
@@ -120,7 +121,8 @@ def card_text(params: Params, metrics: dict, report: dict, classes: list[str], w
         "```python\nfrom diffusers import StableDiffusionPipeline\n\n"
         "pipe = StableDiffusionPipeline.from_pretrained(\"path/to/this/folder\")\n"
         f"image = pipe(\"a small {classes[0] if classes else 'star'} in the top left\", "
-        f"num_inference_steps={params.evaluate.steps}, guidance_scale={params.evaluate.guidance}).images[0]\n```",
+        f"num_inference_steps={params.evaluate.steps}, guidance_scale={params.evaluate.guidance}, "
+        f"guidance_rescale={params.evaluate.guidance_rescale}).images[0]\n```",
         "## Training data",
         "\n".join(lines),
         f"Classes ({len(classes)}): {', '.join(classes) if classes else 'none labelled'}. Captions name the class "

@@ -86,7 +86,7 @@ def draw_samples(pipe, prompts: list[dict], params: EvaluateParams, states=None)
     seeds = [params.seed + j for _ in prompts for j in range(per_prompt)]
     started = time.perf_counter()
     flat = sample(pipe, texts, seeds, params.steps, params.guidance, params.batch_size, desc="evaluate",
-                  negative=negative)
+                  negative=negative, guidance_rescale=params.guidance_rescale)
     seconds = time.perf_counter() - started
     log.info("sampled %d images in %.1fs (%.2f s/img)", len(flat), seconds, seconds / max(len(flat), 1))
     return flat.reshape(len(prompts), per_prompt, *flat.shape[1:])

@@ -31,7 +31,7 @@ def write_sheets(pipe, classes: list[str], params: EvaluateParams, out: Path) ->
     placed = [caption("medium", classes[0], position) for position in POSITIONS]
     texts = by_size + placed
     images = sample(pipe, texts, [params.seed] * len(texts), params.steps, params.guidance, params.batch_size,
-                    desc="evaluate sheets")
+                    desc="evaluate sheets", guidance_rescale=params.guidance_rescale)
     h, w = images.shape[1:]
     sizes = labelled_grid(images[: len(by_size)].reshape(len(classes), len(SIZES), h, w), classes, list(SIZES), 160)
     rows = ["top", "middle", "bottom"]
