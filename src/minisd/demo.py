@@ -16,10 +16,10 @@ from pathlib import Path
 
 from minisd import paths
 from minisd.eval_prompts import load_prompts
-from minisd.params.evaluate import GUIDANCE, GUIDANCE_RESCALE
+from minisd.params.evaluate import GUIDANCE, GUIDANCE_RESCALE, GUIDANCE_RESCALE_RANGE
 from minisd.stage import StageError
 
-LIMITS = {"images": (1, 16), "steps": (1, 100), "guidance": (0.0, 20.0), "guidance_rescale": (0.0, 1.0),
+LIMITS = {"images": (1, 16), "steps": (1, 100), "guidance": (0.0, 20.0), "guidance_rescale": GUIDANCE_RESCALE_RANGE,
           "seed": (0, 2**31 - 1)}
 FALLBACK_EXAMPLES = ("a small star in the top left", "a large circle in the center", "a medium house at the bottom")
 EXAMPLES_SHOWN = 8

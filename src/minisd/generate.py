@@ -14,7 +14,7 @@ import cv2
 
 from minisd import paths
 from minisd.imagegrid import tile
-from minisd.params.evaluate import GUIDANCE, GUIDANCE_RESCALE
+from minisd.params.evaluate import GUIDANCE, GUIDANCE_RESCALE, GUIDANCE_RESCALE_RANGE
 from minisd.stage import StageError
 
 
@@ -45,8 +45,9 @@ def _check(args) -> None:
             raise StageError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(args, name)})")
     if args.guidance < 0:
         raise StageError(f"--guidance must be >= 0 (got {args.guidance})")
-    if not 0 <= args.guidance_rescale <= 1:
-        raise StageError(f"--guidance-rescale must be from 0 to 1 (got {args.guidance_rescale})")
+    low, high = GUIDANCE_RESCALE_RANGE
+    if not low <= args.guidance_rescale <= high:
+        raise StageError(f"--guidance-rescale must be from {low:g} to {high:g} (got {args.guidance_rescale})")
     if args.size is not None and (args.size < 8 or args.size % 8):
         raise StageError(f"--size must be a positive multiple of 8 (got {args.size})")
     if args.output.suffix.lower() != ".png":

@@ -14,13 +14,14 @@ from minisd.params.base import Section
 # class 0.887 -> 0.899, sketch-FID 1.6-1.8x -> 1.2-1.35x its floor, strokes 6.8 -> 6.0 px (README)
 GUIDANCE = 4.0
 GUIDANCE_RESCALE = 1.0
+GUIDANCE_RESCALE_RANGE = (0.0, 1.0)  # 0 = plain guidance, 1 = the conditional spread exactly
 
 
 class EvaluateParams(Section):
     samples_per_prompt: int = Field(4, gt=0)
     steps: int = Field(20, gt=0)
     guidance: float = Field(GUIDANCE, ge=0)
-    guidance_rescale: float = Field(GUIDANCE_RESCALE, ge=0, le=1)
+    guidance_rescale: float = Field(GUIDANCE_RESCALE, ge=GUIDANCE_RESCALE_RANGE[0], le=GUIDANCE_RESCALE_RANGE[1])
     scheduler: Literal["dpmsolver++", "ddim", "euler", "ddpm"] = "dpmsolver++"
     batch_size: int = Field(16, gt=0)
     seed: int = 0
