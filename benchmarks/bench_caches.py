@@ -1,9 +1,12 @@
 """Throughput of the two caching stages' inner loops: captions/s (text encoder) and latents/s (VAE).
 
-Random weights at two sizes: the offline default (params.yaml defaults) and the seed's architectures
+Random weights at two sizes: the offline default (params.yaml's VAE) and the seed's architectures
 (CLIP ViT-L/14 text encoder; SD 1.x VAE), each in fp32 and under bf16 autocast (CPU) or fp16/bf16
-(CUDA), with the same functions the stages run. Prints a table; medians of --repeat timed rounds
-after one warm-up round. Usage: python benchmarks/bench_caches.py [--repeat 3] [--only text|vae]
+(CUDA), with the same functions the stages run; the default VAE at every batch of --vae-batches
+(on a CPU the rate depends on whether a batch's 128 px activations fit in cache: pick
+`encode_latents.batch_size` from this table). Prints a table; medians of --repeat timed rounds
+after one warm-up round.
+Usage: python benchmarks/bench_caches.py [--repeat 3] [--only text|vae] [--vae-batches 4 8 16 64]
 """
 
 from __future__ import annotations
@@ -16,22 +19,20 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from diffusers import AutoencoderKL
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from minisd.attributes import POSITIONS, SIZES
 from minisd.caches.embed import encode_texts
 from minisd.caches.encode import encode_images
+from minisd.config import load_params
 from minisd.tokenizer import train_clip_tokenizer
+from minisd.vae.model import load_vae
 
 TEXT = {  # name: (hidden, layers, heads, intermediate, vocab, captions, batch)
     "default": (128, 4, 4, 512, 2048, 128, 64),
     "seed (ViT-L/14)": (768, 12, 12, 3072, 49408, 16, 16),
 }
-VAE = {  # name: (block_out_channels, layers_per_block, images, batch)
-    "default": ((32, 64, 128, 128), 1, 64, 64),
-    "seed (SD VAE)": ((128, 256, 512, 512), 2, 4, 4),
-}
+SEED_VAE = ((128, 256, 512, 512), 2, 4, [4])  # block_out_channels, layers_per_block, images, batches
 WORDS = ("star", "house", "cat", "tree", "fish", "car", "cloud", "sun")
 
 
@@ -96,26 +97,26 @@ def bench_text(repeat: int) -> list[tuple]:
     return rows
 
 
-def bench_vae(repeat: int) -> list[tuple]:
+def bench_vae(repeat: int, batches: list[int]) -> list[tuple]:
     rows = []
-    for name, (channels, layers, count, batch) in VAE.items():
+    default = load_params("params.yaml").vae
+    sizes = {"default": (tuple(default.block_out_channels), default.layers_per_block, 256, batches),
+             "seed (SD VAE)": SEED_VAE}
+    for name, (channels, layers, count, sweep) in sizes.items():
         torch.manual_seed(0)
-        n = len(channels)
-        vae = AutoencoderKL(
-            in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * n,
-            up_block_types=("UpDecoderBlock2D",) * n, block_out_channels=channels, layers_per_block=layers,
-            latent_channels=4, norm_num_groups=32,
-        ).eval().requires_grad_(False)
+        vae = load_vae(default.model_copy(update={"block_out_channels": list(channels),
+                                                   "layers_per_block": layers})).eval().requires_grad_(False)
+        vae.to(memory_format=torch.channels_last)  # as the stage runs it
         images = np.random.default_rng(0).integers(0, 256, (count, 128, 128), dtype=np.uint8)
+        for batch in sweep:
+            def run(acc, batch=batch):
+                vae.to(acc.device)
+                for i in range(0, count, batch):
+                    encode_images(vae, images[i : i + batch], acc)
 
-        def run(acc):
-            vae.to(acc.device)
-            for i in range(0, count, batch):
-                encode_images(vae, images[i : i + batch], acc)
-
-        for mp, rate in rates(run, count, repeat).items():
-            rows.append(("VAE encoder", name, mp, batch, count, rate, "latents/s"))
-            print(*rows[-1], flush=True)
+            for mp, rate in rates(run, count, repeat).items():
+                rows.append(("VAE encoder", name, mp, batch, count, rate, "latents/s"))
+                print(*rows[-1], flush=True)
     return rows
 
 
@@ -123,6 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", choices=["text", "vae"])
+    parser.add_argument("--vae-batches", type=int, nargs="+", default=[4, 8, 16, 32, 64])
     args = parser.parse_args()
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {device}; torch {torch.__version__}")
@@ -130,7 +132,7 @@ def main() -> None:
     if args.only in (None, "text"):
         rows += bench_text(args.repeat)
     if args.only in (None, "vae"):
-        rows += bench_vae(args.repeat)
+        rows += bench_vae(args.repeat, args.vae_batches)
     print(f"\n{'model':<13} {'size':<16} {'precision':<9} {'batch':>5} {'n':>5} {'rate':>9}")
     for model, size, mp, batch, n, rate, unit in rows:
         print(f"{model:<13} {size:<16} {mp:<9} {batch:>5} {n:>5} {rate:>9.1f} {unit}")

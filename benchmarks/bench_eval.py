@@ -1,8 +1,11 @@
-"""Evaluate-stage speed on this machine: export, sampling s/image per batch size, judge scoring.
+"""Evaluate-stage speed on this machine: export, sampling s/image per batch size, and per batch
+size the judge's scoring and the VAE round trip (the judge's ceiling; train_vae's validation).
 
 Builds untrained models at the sizes params.yaml asks for (weights do not change the speed), so it
 runs before any training. Usage: python benchmarks/bench_eval.py [--steps 20] [--batch-sizes 1 8 16]
-Prints a table; compare medians, the machine may be shared.
+[--judge-batches 32 256] [--roundtrip-batches 8 32]. Prints a table; compare medians, the machine
+may be shared. On a CPU, small batches win where 128 px activations then fit in cache: the defaults
+(`judge.model.BATCH`, `vae.validation.RECONSTRUCT_BATCH`) were picked from these rows.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from diffusers import DDPMScheduler
 from minisd.text_encoder import load_text_encoder, load_tokenizer
 from minisd.unet.model import build_unet
 from minisd.vae.model import load_vae
+from minisd.vae.validation import RECONSTRUCT_BATCH, reconstruct
 from minisd.config import load_params
-from minisd.judge.model import Judge, JudgeNet
+from minisd.judge.model import BATCH, Judge, JudgeNet
 from minisd.pipeline import export_pipeline, load_pipeline, sample
 
 CAPTIONS = [f"a {s} {c} in the {p}" for s in ("small", "large") for c in ("star", "house", "fish") for p in ("top left", "center")]
@@ -42,12 +46,25 @@ def build_models(root: Path, params) -> Path:
     return models
 
 
+def median_rate(run, items: int, repeat: int) -> float:
+    """items/s, the median of `repeat` timed calls after one warm-up call."""
+    run()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    return items / statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=None, help="default: evaluate.steps")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16])
     parser.add_argument("--images", type=int, default=16, help="images per measurement")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--judge-batches", type=int, nargs="+", default=[BATCH, 256])
+    parser.add_argument("--roundtrip-batches", type=int, nargs="+", default=[RECONSTRUCT_BATCH, 32])
     args = parser.parse_args()
     params = load_params()
     steps = args.steps or params.evaluate.steps
@@ -69,10 +86,13 @@ def main() -> None:
             rows.append((f"sample {steps} steps, batch {batch}", f"{statistics.median(runs):.3f} s/img"))
     judge = Judge(JudgeNet(params.judge.channels, 14), [str(i) for i in range(14)], params.judge.image_size)
     many = np.repeat(images, 40, axis=0)
-    t = time.perf_counter()
-    judge.predict(many)
-    judge.features(many)
-    rows.append(("judge predict+features", f"{2 * len(many) / (time.perf_counter() - t):.0f} img/s"))
+    for batch in args.judge_batches:
+        rate = median_rate(lambda: (judge.predict(many, batch), judge.features(many, batch)), 2 * len(many), args.repeat)
+        rows.append((f"judge predict+features, batch {batch}", f"{rate:.0f} img/s"))
+    vae, some = load_vae(params.vae).eval(), np.repeat(images, 4, axis=0)
+    for batch in args.roundtrip_batches:
+        rate = median_rate(lambda: reconstruct(vae, some, batch), len(some), args.repeat)
+        rows.append((f"VAE round trip, batch {batch}", f"{rate:.0f} img/s"))
     rows.append(("image size", f"{images.shape[2]}x{images.shape[1]}"))
     width = max(len(r[0]) for r in rows)
     for name, value in rows:

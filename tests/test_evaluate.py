@@ -120,7 +120,7 @@ def test_judge_ceiling_counts_hits_per_size(monkeypatch):
     val = [Sample("a", dark, [], "dark", {"size": "small"}), Sample("b", light, [], "light", {"size": "small"}),
            Sample("c", dark, [], "dark", {"size": "large"}), Sample("d", light, [], "light", {"size": "large"}),
            Sample("e", light, [], "light", {}), Sample("f", dark, [], "cat", {"size": "small"})]  # unknown class: out
-    monkeypatch.setattr(ceiling, "reconstruct", lambda vae, images, batch_size: np.full_like(images, 255))
+    monkeypatch.setattr(ceiling, "reconstruct", lambda vae, images: np.full_like(images, 255))
     metrics, intervals = ceiling.judge_ceiling(_InkJudge(), vae=None, val=val)
     assert metrics == {
         "judge_real_accuracy": 1.0, "judge_real_large_accuracy": 1.0, "judge_real_small_accuracy": 1.0,

@@ -11,7 +11,7 @@ from minisd.shards import Sample
 from minisd.vae.validation import reconstruct
 
 
-def judge_ceiling(judge, vae, val: list[Sample], batch_size: int = 32) -> tuple[dict, dict]:
+def judge_ceiling(judge, vae, val: list[Sample]) -> tuple[dict, dict]:
     """({judge_real_accuracy, judge_vae_roundtrip_accuracy, each also as _<size>_accuracy}, 95% intervals).
 
     Over the val sketches whose class the judge knows; a size that no sketch is labelled with has no key.
@@ -23,7 +23,7 @@ def judge_ceiling(judge, vae, val: list[Sample], batch_size: int = 32) -> tuple[
     sizes = np.array([(s.attributes or {}).get("size") or "" for s in labelled])
     truth = np.array([s.label for s in labelled])
     metrics, intervals = {}, {}
-    for name, shown in (("judge_real", images), ("judge_vae_roundtrip", reconstruct(vae, images, batch_size))):
+    for name, shown in (("judge_real", images), ("judge_vae_roundtrip", reconstruct(vae, images))):
         hits = np.array(judge.predict(shown)) == truth
         groups = {"": np.ones(len(hits), bool)} | {f"_{size}": sizes == size for size in sorted(set(sizes) - {""})}
         for infix, rows in groups.items():

@@ -122,8 +122,7 @@ class VaeTrainer:
         """PSNR, SSIM and ink F1 on full-size val images, with the EMA weights (the ones exported)."""
         images = self.val_images
         with evaluating(self.vae), ema_weights(self.ema, self.trainable):
-            metrics, recon = score_reconstructions(self.vae, images, max(self.params.batch_size, 8),
-                                                   self.accelerator.autocast)
+            metrics, recon = score_reconstructions(self.vae, images, autocast=self.accelerator.autocast)
         live.image(step, "reconstructions", reconstruction_grid(images[:GRID_SAMPLES], recon[:GRID_SAMPLES]),
                    series=False)
         log.info("step %d: val %s", step, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))

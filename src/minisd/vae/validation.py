@@ -13,6 +13,9 @@ from minisd.pixels import to_pixels
 from minisd.vae.metrics import reconstruction_metrics
 
 SCALE_SAMPLES = 512  # images whose latents set the scaling factor; plenty for one std
+# 8 full-size images keep a round trip's 128 px activations in a CPU's cache: 1.7x the images/s of 32
+# on 2 cores (fp32), the same pixels; on a GPU a larger batch would pay, but this is validation only
+RECONSTRUCT_BATCH = 8
 
 
 def to_gray_uint8(pixels: torch.Tensor) -> np.ndarray:
@@ -21,7 +24,8 @@ def to_gray_uint8(pixels: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def reconstruct(vae: AutoencoderKL, images: np.ndarray, batch_size: int = 32, autocast=None) -> np.ndarray:
+def reconstruct(vae: AutoencoderKL, images: np.ndarray, batch_size: int = RECONSTRUCT_BATCH,
+                autocast=None) -> np.ndarray:
     """uint8 (N, H, W) -> uint8 (N, H, W) through the posterior mean (deterministic)."""
     device, channels = next(vae.parameters()).device, vae.config.in_channels
     out = []
@@ -33,7 +37,8 @@ def reconstruct(vae: AutoencoderKL, images: np.ndarray, batch_size: int = 32, au
     return np.concatenate(out) if out else np.zeros_like(images)
 
 
-def score_reconstructions(vae: AutoencoderKL, images: np.ndarray, batch_size: int = 32, autocast=None):
+def score_reconstructions(vae: AutoencoderKL, images: np.ndarray, batch_size: int = RECONSTRUCT_BATCH,
+                          autocast=None):
     """(metrics dict, reconstructions) on full-size images."""
     recon = reconstruct(vae, images, batch_size, autocast)
     return reconstruction_metrics(images, recon), recon
