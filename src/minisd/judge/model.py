@@ -18,7 +18,7 @@ from torch import nn
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
-BATCH = 32  # images per scoring pass: 2.3x the images/s of 256 on a 2-core CPU (activations stay in cache)
+BATCH = 32  # images per scoring pass: 1.8-2.3x the images/s of 256 on 2 CPU cores (benchmarks/bench_eval.py)
 
 
 class JudgeNet(nn.Module):

@@ -14,8 +14,8 @@ class CacheParams(Section):
 
 
 class LatentCacheParams(CacheParams):
-    # 8 images of 128 px keep the encoder's activations in a CPU's cache: 1.9x (bf16) and 2.0x (fp32)
-    # the images/s of 64 on 2 cores, the same latents to the bit (README, encode_latents)
+    # 8 images of 128 px keep the encoder's activations in a CPU's cache: 1.4-1.8x (bf16) and 1.3-1.7x
+    # (fp32) the images/s of 64 on 2 cores (benchmarks/bench_caches.py; README, encode_latents)
     batch_size: int = Field(8, gt=0)
     chunk_size: int = Field(4096, gt=0)  # samples per safetensors chunk
 

@@ -13,8 +13,8 @@ from minisd.pixels import to_pixels
 from minisd.vae.metrics import reconstruction_metrics
 
 SCALE_SAMPLES = 512  # images whose latents set the scaling factor; plenty for one std
-# 8 full-size images keep a round trip's 128 px activations in a CPU's cache: 1.7x the images/s of 32
-# on 2 cores (fp32), the same pixels; on a GPU a larger batch would pay, but this is validation only
+# 8 full-size images keep a round trip's 128 px activations in a CPU's cache: 1.7-1.9x the images/s of
+# 32 on 2 cores (fp32; benchmarks/bench_eval.py), the same pixels; validation only, so no param
 RECONSTRUCT_BATCH = 8
 
 
