@@ -4,6 +4,7 @@
     python benchmarks/bench_ingest.py --memory        # + peak memory (PSS) at 1x and 10x input
     python benchmarks/bench_ingest.py --real ../shared/data/sketches/sketchy
     python benchmarks/bench_ingest.py --kinds none --scale 10000 100000   # README "Ingest at scale"
+    python benchmarks/bench_ingest.py --kinds "png clean" --profile      # where one kind's time goes
 
 The baseline decodes (or parses), rasterises or resizes to 128 px and encodes the PNG a shard holds
 (`shards.encode_png`), in the same process pool with the same chunking: the least any ingest must
@@ -222,11 +223,15 @@ def main() -> None:
                         help="extra Quick, Draw! file or folder to time (placed, as profiles/quickdraw.yaml does)")
     parser.add_argument("--kinds", default="", help="comma-separated substrings: only these rows ('none': no table)")
     parser.add_argument("--scale", type=int, nargs="*", default=[], help="quickdraw ndjson sizes for the scale note")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead of the table: each selected kind ingested in-process under cProfile, top functions")
     args = parser.parse_args()
     kinds = [k for k in args.kinds.split(",") if k]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if kinds != ["none"]:
+        if args.profile:
+            profile(args, kinds, tmp)
+        elif kinds != ["none"]:
             table(args, kinds, tmp)
         if args.memory:
             print(f"\npeak memory (PSS, MiB), {args.workers} workers, load avg {_load()}")
@@ -261,6 +266,27 @@ def table(args, kinds: list[str], tmp: Path) -> None:
         bare = bare_rate(source, args.workers)
         rate, accepted = ingest_rate(source, args.workers, tmp / "out" / name.replace(" ", "_"))
         print(f"{name:30s} {rate:8.0f} {bare:17.0f} {rate / bare:6.2f} {accepted:9d}")
+
+
+def profile(args, kinds: list[str], tmp: Path, top: int = 15) -> None:
+    """In-process (workers=0) so one profile sees the workers' share and the main process's together."""
+    import cProfile
+    import pstats
+
+    cases = make_inputs(tmp / "inputs", args.n, lambda name: not kinds or any(k in name for k in kinds))
+    _no_init()
+    for name, source in cases.items():
+        bare = bare_tasks(source)
+        start = time.perf_counter()
+        _bare_chunk(bare)
+        bare_us = (time.perf_counter() - start) / len(bare) * 1e6
+        params = IngestParams.model_validate({"sources": [source], "workers": 0})
+        profiler = cProfile.Profile()
+        start = time.perf_counter()
+        profiler.runcall(run_ingest, params, tmp / "out" / name.replace(" ", "_") / "shards", tmp / "out" / "ingest")
+        print(f"\n{name}: baseline {bare_us:.0f} us/item, ingest {(time.perf_counter() - start) / len(bare) * 1e6:.0f} "
+              f"us/item under the profiler (one process)")  # fmt: skip
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
 
 
 def _ndjson(path: Path, n: int, words: int = 50) -> dict:

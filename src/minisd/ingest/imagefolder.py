@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from minisd.params.ingest import ImageFolderSource
+from minisd.ingest.gates import Reject
 from minisd.ingest.items import Item, slug
 from minisd.stage import StageError
 
@@ -55,13 +56,16 @@ def _read_metadata(root: Path, source: ImageFolderSource, param: str) -> dict[Pa
     return rows
 
 
-def _text_captions(path: Path) -> list[str] | str:
+def text_captions(path: str) -> list[str]:
+    """A caption file's non-empty lines; read in the pool workers (one open per image kept the main process busy)."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = Path(path).read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
-        return "caption_not_utf8"
+        raise Reject("caption_not_utf8") from None
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines or "empty_caption"
+    if not lines:
+        raise Reject("empty_caption")
+    return lines
 
 
 def _caption_file(path: Path, files: set[Path]) -> Path | None:
@@ -84,8 +88,22 @@ def read_imagefolder(source: ImageFolderSource, name: str, param: str) -> Iterat
     return _items(root, rows, source, name)
 
 
+def _listing(root: Path) -> list[Path]:
+    """Every file under root, in Path order, as `sorted(rglob) if is_file()` lists them at a third of
+    the cost: directory entries know their type (no stat per file), and sorting by parts is Path order."""
+    files, folders = [], [root]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+                elif entry.is_file():
+                    files.append(Path(entry.path))
+    return sorted(files, key=lambda p: p.parts)
+
+
 def _items(root: Path, rows: dict[Path, dict], source: ImageFolderSource, name: str) -> Iterator[Item]:
-    files = sorted(p for p in root.rglob("*") if p.is_file())
+    files = _listing(root)
     present = set(files)
     stems = {(p.parent, p.stem) for p in files if p.suffix.lower() != ".txt"}
     captions_used = {
@@ -105,7 +123,9 @@ def _items(root: Path, rows: dict[Path, dict], source: ImageFolderSource, name: 
                 item.label = str(row[source.label_column])
         else:
             caption_file = _caption_file(path, present)
-            found = _text_captions(caption_file) if caption_file else "missing_caption"
+            found = "missing_caption"
+            if caption_file:
+                item.caption_file, found = str(caption_file), []
         if isinstance(found, str):
             item.kind, item.reason = "rejected", found
         else:

@@ -22,6 +22,7 @@ class Item:
     payload: Any = None  # a path, an ndjson line (bytes), a 28x28 bitmap (bytes), or a synthetic index
     captions: list[str] = field(default_factory=list)
     label: str | None = None
+    caption_file: str | None = None  # read by the worker when set (imagefolder's texts/ and sidecars)
     reason: str | None = None
     detail: str = ""
 

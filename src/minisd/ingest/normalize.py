@@ -36,11 +36,12 @@ def percentile(hist: np.ndarray, q: float) -> int:
     return int(np.searchsorted(cdf, max(q / 100 * cdf[-1], 1)))
 
 
-def is_inverted(gray: np.ndarray, hist: np.ndarray) -> bool:
+def is_inverted(gray: np.ndarray) -> bool:
     """Light strokes on a dark ground: the frame is dark AND the histogram's minority tail is light.
 
     The frame alone would flip a dim photo of paper; the tail alone would flip a drawing that is
-    mostly filled ink (which must instead fail the too_much_ink gate).
+    mostly filled ink (which must instead fail the too_much_ink gate). The histogram is only built
+    for a dark frame: on two-level line art it costs ~120 us at 256 px (every count hits one bin).
     """
     h, w = gray.shape
     b = max(1, min(h, w) // 20)
@@ -48,13 +49,15 @@ def is_inverted(gray: np.ndarray, hist: np.ndarray) -> bool:
     dark = sum(int(np.count_nonzero(s < INK_THRESHOLD)) for s in sides)
     if dark * 2 <= sum(s.size for s in sides):  # the frame's median is light
         return False
+    hist = histogram(gray)
     lo, mid, hi = (percentile(hist, q) for q in (0.5, 50, 99.5))
     return (hi - mid) > (mid - lo)
 
 
-def is_clean(hist: np.ndarray) -> bool:
-    """Digital line art: most pixels are already pure paper, so there is no light or grain to fix."""
-    return hist[250:].sum() > 0.5 * hist.sum()
+def is_clean(gray: np.ndarray) -> bool:
+    """Digital line art: most pixels are already pure paper (>= 250), so there is no light or grain to fix."""
+    paper = cv2.threshold(gray, 249, 1, cv2.THRESH_BINARY)[1]
+    return cv2.countNonZero(paper) > 0.5 * gray.size
 
 
 def flatten_illumination(gray: np.ndarray) -> np.ndarray:
@@ -150,10 +153,9 @@ def normalize(gray: np.ndarray, params: NormalizeParams, size: int, photo: bool 
     line art (mostly pure-white paper) and `photo=False` bitmaps skip them: nothing to fix, 3x faster.
     """
     gray = shrink(gray, WORK_FACTOR * size)
-    hist = histogram(gray)
-    if is_inverted(gray, hist):
-        gray, hist = 255 - gray, hist[::-1]
-    if photo and not is_clean(hist):
+    if is_inverted(gray):
+        gray = 255 - gray
+    if photo and not is_clean(gray):
         if params.flatten_illumination:
             gray = flatten_illumination(gray)
         if params.denoise:  # a median filter would erase 1-px pencil lines; a light blur keeps them

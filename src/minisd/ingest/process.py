@@ -14,7 +14,7 @@ import numpy as np
 from minisd.attributes import measure
 from minisd.captions import layout_captions
 from minisd.params.ingest import GateParams, NormalizeParams
-from minisd.ingest import quickdraw, synthetic
+from minisd.ingest import imagefolder, quickdraw, synthetic
 from minisd.ingest.decode import decode
 from minisd.ingest.gates import Reject, check_ink, content_hash, phash
 from minisd.ingest.items import Item, Result, slug
@@ -56,7 +56,7 @@ def process(name: str, item: Item, cfg: WorkerConfig) -> Result:
         check_ink(sample.image, cfg.gates.min_ink, cfg.gates.max_ink)
         record = to_record(sample)
         return Result(
-            sample.key, sample.origin, record=record, tar=sample_bytes(record), digest=content_hash(sample.image),
+            sample.key, sample.origin, record=record, tar=sample_bytes(record), digest=content_hash(record["png"]),
             phash=phash(sample.image), caption=sample.captions[0],
         )  # fmt: skip
     except Reject as reject:
@@ -73,6 +73,8 @@ def _load(name: str, item: Item, cfg: WorkerConfig) -> Sample:
         sample = synthetic.make_sample(item.payload, source.seed, size, name)
         sample.image = finish(sample.image, cfg.normalize)
     elif item.kind == "raster":
+        if item.caption_file:
+            sample.captions = imagefolder.text_captions(item.caption_file)
         try:
             with open(item.payload, "rb") as f:
                 data = f.read()

@@ -7,7 +7,6 @@ the recognized filter cost nothing for lines that are dropped; parsing and rende
 from __future__ import annotations
 
 import json
-import math
 import re
 import zlib
 from collections import Counter
@@ -100,8 +99,7 @@ def _npy_items(path, rel, source, name, taken) -> Iterator[Item]:
 # ----------------------------------------------------------------------------- worker side
 
 
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+NUMBER_TYPES = frozenset({int, float})  # exact types: JSON's true/false are bools, never coordinates
 
 
 def parse_line(line: bytes, source: QuickDrawSource) -> tuple[dict, list[np.ndarray]]:
@@ -128,10 +126,14 @@ def parse_line(line: bytes, source: QuickDrawSource) -> tuple[dict, list[np.ndar
             raise Reject("malformed_strokes", "x, y (and t) differ in length")
         if not stroke[0]:
             continue
-        if not all(_number(v) for a in stroke[:2] for v in a):
+        # one set of types per stroke, not a Python call per coordinate (~10% of a real drawing's time)
+        if not {type(v) for a in stroke[:2] for v in a} <= NUMBER_TYPES:
+            raise Reject("coords_out_of_range", "non-numeric or non-finite coordinate")
+        xy = np.array(stroke[:2], dtype=np.float64)
+        if not np.isfinite(xy).all():  # json reads NaN and Infinity
             raise Reject("coords_out_of_range", "non-numeric or non-finite coordinate")
         raw = raw or len(stroke) == 3
-        strokes.append(np.array(stroke[:2], dtype=np.float64).T)
+        strokes.append(xy.T)
     if not strokes:
         raise Reject("no_strokes", "every stroke is empty")
     points = np.concatenate(strokes)
