@@ -33,12 +33,13 @@ def _curve(live, name):
     return [float(row.split("\t")[-1]) for row in rows]
 
 
-def test_alignment_is_learned_and_the_export_is_the_stock_unet(tmp_path, accelerator):
-    params = tiny_params(max_steps=60, repa_weight=1.0, lr=5e-3, log_every=10, val_every=60)
+@pytest.mark.parametrize("blocks", [["mid_block"], ["mid_block", "down_blocks.0", "up_blocks.1"]])
+def test_alignment_is_learned_and_the_export_is_the_stock_unet(tmp_path, accelerator, blocks):
+    params = tiny_params(max_steps=60, repa_weight=1.0, lr=5e-3, log_every=10, val_every=60, repa_blocks=blocks)
     train = synthetic_split()
     fit_unet(params, train, None, _outputs(tmp_path), accelerator=accelerator, teacher=class_teacher(len(train)))
-    repa = _curve(tmp_path / "live", "repa_loss")
-    assert repa[0] > 0.3 and repa[-1] < 0.15, repa  # 1 - cosine, per 10 steps: 0.48 -> 0.08 measured
+    repa = [loss / len(blocks) for loss in _curve(tmp_path / "live", "repa_loss")]  # a sum over the blocks
+    assert repa[0] > 0.3 and repa[-1] < 0.15, repa  # 1 - cosine, per 10 steps: 0.48 -> 0.08 measured (mid_block)
     saved = load_file(str(tmp_path / "unet" / "diffusion_pytorch_model.safetensors"))
     assert set(saved) == set(build_unet(params, 16, 4).state_dict())  # no projector weights in the export
 
@@ -95,3 +96,10 @@ def test_teacher_embeddings_follow_the_latent_keys(tmp_path):
     clip.text_model.save_pretrained(tmp_path / "text_only")  # what a pretrained text encoder alone leaves
     with pytest.raises(StageError, match="repa_weight: 0"):
         teacher_embeddings(tmp_path / "text_only", shards, keys)
+
+
+@pytest.mark.parametrize("blocks, match", [(["down_blocks.2"], "down_blocks.0..1"), (["encoder"], "not a UNet block"),
+                                           (["mid_block", "mid_block"], "twice")])  # fmt: skip
+def test_repa_blocks_are_checked_by_name(blocks, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_params(repa_blocks=blocks)

@@ -46,6 +46,8 @@ class UnetParams(LoopParams):
     noise_offset: float = Field(0.0, ge=0)
     # REPA (unet/repa.py): weight of the loss pulling the bottleneck toward train_clip's image embedding; 0 off
     repa_weight: float = Field(1.0, ge=0)
+    # the UNet blocks REPA aligns, each through its own MLP, their losses summed: diffusers' names
+    repa_blocks: list[str] = Field(default=["mid_block"], min_length=1)
     # extra loss weight on latent positions that hold ink (unet/diffusion.py, ink_weights); 0 off
     ink_weight: float = Field(0.0, ge=0)
     ema_decay: float = Field(0.999, gt=0, lt=1)  # the cap; warmup 1 - (1 + step) ** -ema_power below it
@@ -65,4 +67,11 @@ class UnetParams(LoopParams):
             raise ValueError(
                 f"down_block_types and up_block_types need one entry per block_out_channels ({n})"
             )
+        for block in self.repa_blocks:
+            kind, _, index = block.partition(".")
+            if block != "mid_block" and not (kind in ("down_blocks", "up_blocks") and index.isdigit() and int(index) < n):
+                raise ValueError(f"repa_blocks: {block!r} is not a UNet block (mid_block, down_blocks.0..{n - 1}, "
+                                 f"up_blocks.0..{n - 1})")  # fmt: skip
+        if len(set(self.repa_blocks)) != len(self.repa_blocks):
+            raise ValueError(f"repa_blocks: {self.repa_blocks} names a block twice")
         return self

@@ -1,7 +1,8 @@
 """Representation alignment (REPA, Yu et al. 2024) with the pipeline's own CLIP as the teacher.
 
-The UNet's bottleneck (mid-block output, mean over its grid), through a small MLP, is pulled toward
-the CLIP image embedding of the clean sketch, at every noise level. At the noisy timesteps the
+The UNet's bottleneck (mid-block output, mean over its grid; `unet.repa_blocks` may name more
+blocks), through a small MLP, is pulled toward the CLIP image embedding of the clean sketch, at
+every noise level. At the noisy timesteps the
 noisy latent says little about the sketch, so the only way to match the embedding (which names the
 class, and with `clip.ink_coordinates` where the ink lies) is to read it from the caption through
 cross-attention: the class becomes a training target of the bottleneck instead of something the
@@ -47,23 +48,44 @@ def teacher_embeddings(clip_dir: Path, shards_dir: Path, keys: list[str], device
     return image_embeddings(model, model_inputs(model, Path(clip_dir), picked))
 
 
+def block_channels(block_out_channels: list[int], block: str) -> int:
+    """Output channels of a UNet block named as in diffusers ("mid_block", "down_blocks.1", "up_blocks.0")."""
+    if block == "mid_block":
+        return block_out_channels[-1]
+    kind, index = block.split(".")
+    return (block_out_channels if kind == "down_blocks" else block_out_channels[::-1])[int(index)]
+
+
 class BottleneckAlignment(nn.Module):
-    """MLP from the UNet's mid-block features to the teacher's embedding; a hook keeps the latest features."""
+    """One MLP per aligned block from its pooled features to the teacher's embedding; hooks keep the
+    latest features. The default aligns the bottleneck alone; `blocks` adds earlier or later ones."""
 
-    def __init__(self, unet, teacher_dim: int, hidden: int = 512):
+    def __init__(self, unet, teacher_dim: int, blocks: list[str] | tuple[str, ...] = ("mid_block",), hidden: int = 512):
         super().__init__()
-        channels = unet.config.block_out_channels[-1]
-        self.projector = nn.Sequential(nn.Linear(channels, hidden), nn.SiLU(), nn.Linear(hidden, teacher_dim))
-        self._features: torch.Tensor | None = None
-        unet.mid_block.register_forward_hook(self._keep)
+        self.blocks = list(blocks)
+        self.projectors = nn.ModuleList(
+            nn.Sequential(nn.Linear(block_channels(unet.config.block_out_channels, block), hidden), nn.SiLU(),
+                          nn.Linear(hidden, teacher_dim))
+            for block in self.blocks
+        )  # fmt: skip
+        self._features: dict[int, torch.Tensor] = {}
+        for i, block in enumerate(self.blocks):
+            unet.get_submodule(block).register_forward_hook(self._keeper(i))
 
-    def _keep(self, module, inputs, output) -> None:
-        self._features = output
+    def _keeper(self, i: int):
+        def keep(module, inputs, output) -> None:  # down blocks return (hidden states, skip connections)
+            self._features[i] = output[0] if isinstance(output, tuple) else output
+
+        return keep
 
     def forward(self, targets: torch.Tensor) -> torch.Tensor:
-        """1 - mean cosine between the projected features of the UNet's last forward and `targets`."""
-        if self._features is None:
+        """Sum over the aligned blocks of 1 - mean cosine between the projected features of the UNet's
+        last forward and `targets`."""
+        if len(self._features) != len(self.blocks):
             raise RuntimeError("BottleneckAlignment: the UNet has not run since the last loss")
-        features, self._features = self._features.mean(dim=(2, 3)), None
-        predicted = self.projector(features).float()
-        return 1 - F.cosine_similarity(predicted, targets.to(predicted.device), dim=-1).mean()
+        features, self._features = self._features, {}
+        loss = 0.0
+        for i, projector in enumerate(self.projectors):
+            predicted = projector(features[i].mean(dim=(2, 3))).float()
+            loss = loss + 1 - F.cosine_similarity(predicted, targets.to(predicted.device), dim=-1).mean()
+        return loss

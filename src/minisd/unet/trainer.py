@@ -80,7 +80,7 @@ class UnetTrainer:
                 raise StageError(f"unet.repa_weight is {params.repa_weight} but no teacher embedding per train sample "
                                  f"was given ({0 if teacher is None else len(teacher)} for {len(train)})")
             with seeded(params.seed):
-                repa = BottleneckAlignment(unet, teacher.shape[-1])
+                repa = BottleneckAlignment(unet, teacher.shape[-1], params.repa_blocks)
         trained = list(unet.parameters()) + (list(repa.parameters()) if repa else [])
         optimizer = adamw(trained, lr=params.lr, weight_decay=params.weight_decay)
         self.lr_scheduler = make_lr_scheduler(optimizer, params.lr_schedule, params.warmup_steps, params.max_steps)
