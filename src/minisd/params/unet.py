@@ -37,7 +37,7 @@ class UnetParams(LoopParams):
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     warmup_steps: int = Field(50, ge=0)
     weight_decay: float = Field(1e-2, ge=0)
-    max_steps: int = Field(2800, gt=0)
+    max_steps: int = Field(3200, gt=0)
     grad_clip: float | None = Field(1.0, gt=0)
     caption_dropout: float = Field(0.1, ge=0, le=1)
     snr_gamma: float | None = Field(None, gt=0)
