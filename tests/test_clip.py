@@ -18,11 +18,11 @@ from safetensors.torch import load_file
 from _drawings import make_shards
 from _tiny_models import tiny_tokenizer
 from minisd import paths
-from minisd.attributes import layout
+from minisd.attributes import ink_bbox, layout
 from minisd.clip import trainer as clip_trainer
 from minisd.clip.batches import LayoutBatches
-from minisd.clip.data import (MIN_CROP, CaptionedImages, clip_inputs, clip_pixels, ink_boxes, tower_images,
-                              uses_ink_coordinates, uses_ink_crop)
+from minisd.clip.data import (MIN_CROP, CaptionedImages, clip_inputs, clip_pixels, ink_boxes, stroke_bbox,
+                              tower_images, uses_ink_coordinates, uses_ink_crop)
 from minisd.clip.loss import contrastive_loss, same_text_targets
 from minisd.config import parse_params
 from minisd.params.base import ParamsError
@@ -145,6 +145,25 @@ def test_ink_boxes_are_squares_around_the_ink():
     np.testing.assert_allclose(boxes[0], [0.8 - 0.22, 0.2 - 0.22, 0.44], atol=1e-9)  # centre (0.8, 0.2), side 1.1 x 0.4
     np.testing.assert_allclose(boxes[1, 2], MIN_CROP * 1.1)  # a dot is not blown up to fill the frame
     np.testing.assert_allclose(boxes[2], [0, 0, 1])  # blank: the whole frame
+
+
+def test_stroke_box_keeps_anti_aliased_edges_and_leaves_out_faint_haze():
+    sketch = np.full((128, 128), 255, np.uint8)
+    cv2.circle(sketch, (90, 90), 15, 0, 2, cv2.LINE_AA)  # a small circle, bottom right, grey edges
+    clean = stroke_bbox(sketch)
+    assert clean == ink_bbox(sketch, 200)  # a clean drawing: every grey pixel is a stroke's edge
+    hazy = sketch.copy()
+    cv2.rectangle(hazy, (5, 5), (122, 122), 196, 1)  # a decoder's faint frame: grey, no dark pixel
+    hazy[20:30, 20:30] = 190  # and a light smudge
+    assert ink_bbox(hazy, 200) == (5, 5, 123, 123)  # grey alone would box the whole frame
+    assert stroke_bbox(hazy) == clean
+    touching = sketch.copy()
+    cv2.line(touching, (90, 60), (90, 76), 180, 1)  # a grey tail joined to the stroke is part of it
+    assert stroke_bbox(touching)[1] == 60
+    pencil = np.full((64, 64), 255, np.uint8)
+    pencil[10:20, 30:50] = 170  # light pencil only: no dark core anywhere, the grey is the drawing
+    assert stroke_bbox(pencil) == (30, 10, 50, 20)
+    assert stroke_bbox(np.full((8, 8), 255, np.uint8)) is None
 
 
 def test_ink_crop_fills_the_frame_and_keeps_where_the_ink_was():

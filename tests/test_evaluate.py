@@ -89,7 +89,9 @@ def test_metrics_json_has_the_documented_keys(evaluated):
     for key in ("judge_accuracy", "size_accuracy", "joint_accuracy"):
         low, high = metrics["ci95"][key]["low"], metrics["ci95"][key]["high"]
         assert 0 <= low <= metrics[key] <= high <= 1, key
-    assert "prompt_retrieval_real" in metrics["skipped"]  # these test prompts name no source sample
+    described = counts["real_retrieval_sketches"]  # val doodles with a labelled prompt's class, size, position
+    assert ("prompt_retrieval_real" in metrics["skipped"]) == (described == 0)
+    assert described == 0 or 0 <= metrics["prompt_retrieval_real"] <= 1
     assert counts["judge_small_samples"] == counts["judge_large_samples"] == PARAMS.samples_per_prompt
     for key in ("judge_real_accuracy", "judge_vae_roundtrip_accuracy", "judge_small_accuracy"):
         assert key in metrics["ci95"] and isinstance(metrics[key], float), key
@@ -395,3 +397,19 @@ def test_model_card_recipe_keys_are_evaluate_params_in_dvc_yaml():
     for key, _ in RECIPE:
         assert key in listed or key.split(".")[0] in listed, key
     assert "ingest.sources" in listed
+
+
+def test_real_retrieval_counts_every_val_sketch_a_prompt_describes():
+    from minisd.evaluate.alignment import describing_prompts
+
+    prompts = [
+        {"text": "a small circle in the top left", "class": "circle", "attributes": {"size": "small", "position": "top left"},
+         "key": "v0"},
+        {"text": "a square", "class": "square", "attributes": {"size": None, "position": None}, "key": "v1"},
+        {"text": "something free", "class": None, "attributes": {"size": None, "position": None}},
+    ]
+    keys = ["v0", "v1", "v2", "v3", "v4"]
+    labels = [("circle", "small", "top left"), ("square", "large", "center"), ("circle", "small", "top left"),
+              ("circle", "large", "top left"), ("square", "small", "center")]
+    # v0: its source; v1: the unlabelled prompt's source only; v2: same labels as prompt 0; v3, v4: none
+    assert describing_prompts(prompts, keys, labels) == {0: {0}, 1: {1}, 2: {0}}

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from minisd.attributes import ink_bbox, layout
+from minisd.attributes import INK_THRESHOLD, ink_bbox, layout
 from minisd.shards import Sample
 from minisd.stage import StageError
 from minisd.pixels import to_pixels
@@ -32,15 +32,35 @@ INK = 200  # gray below this is ink (strokes are dark; anti-aliased edges are gr
 MIN_CROP = 1 / 8  # an ink box is at least this share of the frame: a dot is not blown up to fill it
 
 
-def ink_boxes(images: np.ndarray) -> np.ndarray:
-    """(N, 3) float: each sketch's square around its ink as (x0, y0, side), in frames of side 1.
+def stroke_bbox(image: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) of the grey ink (< INK) that touches a dark core (< attributes.INK_THRESHOLD).
 
-    The square is centred on the ink's bounding box, 10% wider than its longer side; a blank
-    image gets the whole frame.
+    A stroke's anti-aliased edge belongs to it; faint grey with no dark pixel in it is not ink: a
+    decoder leaves such haze on generated sketches (a frame near the border, a light square), and
+    taking it into the box would shrink the drawing to a corner of the crop. A sketch with no dark
+    pixel at all (light pencil) keeps every grey pixel.
+    """
+    grey = (image < INK).astype(np.uint8)
+    dark = image < INK_THRESHOLD
+    if not dark.any():
+        return ink_bbox(image, INK)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(grey, connectivity=8)
+    kept = stats[np.unique(labels[dark])]  # the components holding dark pixels (never the paper, label 0)
+    x0, y0 = kept[:, cv2.CC_STAT_LEFT].min(), kept[:, cv2.CC_STAT_TOP].min()
+    x1 = (kept[:, cv2.CC_STAT_LEFT] + kept[:, cv2.CC_STAT_WIDTH]).max()
+    y1 = (kept[:, cv2.CC_STAT_TOP] + kept[:, cv2.CC_STAT_HEIGHT]).max()
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def ink_boxes(images: np.ndarray) -> np.ndarray:
+    """(N, 3) float: each sketch's square around its strokes as (x0, y0, side), in frames of side 1.
+
+    The square is centred on the strokes' bounding box (`stroke_bbox`), 10% wider than its longer
+    side; a blank image gets the whole frame.
     """
     boxes = np.tile(np.array([0.0, 0.0, 1.0]), (len(images), 1))
     for i, image in enumerate(images):
-        box = ink_bbox(image, INK)
+        box = stroke_bbox(image)
         if box is None:
             continue
         x0, y0, x1, y1 = box

@@ -134,8 +134,10 @@ def score_pipeline(params: EvaluateParams, where: Locations = Locations(), promp
     paper = {"paper_grey": paper_grey(generated), "paper_grey_real": paper_grey(real)}
     skipped.update({name: "no inked image (of that size)" for name, value in widths.items() if value is None})
     ceiling, ceiling_intervals = judge_ceiling(judge, pipe.vae, val) if judge is not None else ({}, {})
-    alignment, alignment_skip = clip_alignment(where.models / "clip", prompts, scored, [s.key for s in val], real,
-                                               [s.captions for s in val], device)
+    val_labels = [(s.label, s.attributes.get("size"), s.attributes.get("position")) for s in val]
+    alignment, alignment_skip = clip_alignment(where.models / "clip", prompts, scored, [s.key for s in val],
+                                               val_labels, real, [s.captions for s in val], device)
+    real_retrieval_sketches = alignment.pop("real_retrieval_sketches", 0)
     carried, carry_skip = carry_over({"unet": where.unet_live / "metrics.json", "vae": where.vae_live / "metrics.json"})
     scored_texts = [p["text"] for p in prompts for _ in range(params.samples_per_prompt)]
     optional, optional_skip = optional_metrics(params, generated, scored_texts, real, device)
@@ -152,6 +154,7 @@ def score_pipeline(params: EvaluateParams, where: Locations = Locations(), promp
         "prompts": len(prompts),
         "samples": len(generated),
         "real_val": len(real),
+        "real_retrieval_sketches": real_retrieval_sketches,
         "classes": len(classes),
         **counts,
     }
