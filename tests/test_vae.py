@@ -27,6 +27,7 @@ TINY = VaeParams(
     batch_size=8,
     crop_size=16,
     full_size_steps=0,
+    decoder_steps=0,
     lr=3e-3,
     warmup_steps=2,
     max_steps=30,
@@ -181,3 +182,64 @@ def test_last_full_size_steps_train_on_whole_images(tmp_path, shards, monkeypatc
     monkeypatch.setattr(trainer_module.ImageBank, "batch", recording)
     _run(tmp_path, shards, TINY.model_copy(update={"max_steps": 5, "full_size_steps": 2}))
     assert crops == [16, 16, 16, None, None]
+
+
+PHASED = TINY.model_copy(update={"max_steps": 6, "decoder_steps": 4, "decoder_noise": 0.5, "decoder_lr": 1e-3,
+                                 "ema_decay": None, "checkpoint_every": 3, "log_every": 1})
+
+
+@pytest.fixture(scope="module")
+def phased(tmp_path_factory, shards) -> tuple[Path, Path]:
+    """(the run with a decoder phase, the same run without it)"""
+    with_phase, without = tmp_path_factory.mktemp("phased"), tmp_path_factory.mktemp("unphased")
+    _run(with_phase, shards, PHASED)
+    _run(without, shards, PHASED.model_copy(update={"decoder_steps": 0}))
+    return with_phase, without
+
+
+def test_decoder_phase_keeps_the_latent_space_exactly(phased):
+    with_phase, without = (load_file(root / "models" / "vae" / "diffusion_pytorch_model.safetensors")
+                           for root in phased)
+    encoder = [k for k in without if k.startswith(("encoder.", "quant_conv."))]
+    assert encoder and all(torch.equal(with_phase[k], without[k]) for k in encoder)
+    assert any(not torch.equal(with_phase[k], without[k]) for k in without if k.startswith("decoder."))
+    configs = [json.loads((root / "models" / "vae" / "config.json").read_text()) for root in phased]
+    assert configs[0]["scaling_factor"] == configs[1]["scaling_factor"]
+
+
+def test_decoder_phase_trains_on_noisy_whole_pages_at_its_own_rate(tmp_path, shards, phased, monkeypatch):
+    seen = []
+    real_forward = trainer_module.VaeForward.forward
+
+    def recording(self, x, generator, latent_noise=None):
+        seen.append((x.shape[-1], latent_noise))
+        return real_forward(self, x, generator, latent_noise)
+
+    monkeypatch.setattr(trainer_module.VaeForward, "forward", recording)
+    _run(tmp_path, shards, PHASED)
+    factor = json.loads((tmp_path / "models" / "vae" / "config.json").read_text())["scaling_factor"]
+    assert [size for size, _ in seen] == [16] * 6 + [32] * 4  # crops, then whole pages
+    assert [noise for _, noise in seen[:6]] == [None] * 6
+    assert [noise for _, noise in seen[6:]] == pytest.approx([0.5 / factor] * 4, rel=1e-4)
+    lr = dict(_tsv(tmp_path / "results" / "vae" / "plots" / "metrics" / "train" / "lr.tsv"))
+    unphased = dict(_tsv(phased[1] / "results" / "vae" / "plots" / "metrics" / "train" / "lr.tsv"))
+    assert [lr[s] for s in range(1, 7)] == [unphased[s] for s in range(1, 7)]  # the main schedule, unchanged
+    assert [lr[s] for s in range(7, 11)] == pytest.approx([1e-3] * 4)
+
+
+def test_decoder_phase_resumes_exactly(tmp_path, shards, phased, monkeypatch):
+    real_check = trainer_module.check_finite
+
+    def killed_at_step_10(loss, step, hint=""):
+        if step == 10:
+            raise KeyboardInterrupt
+        real_check(loss, step, hint)
+
+    monkeypatch.setattr(trainer_module, "check_finite", killed_at_step_10)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, shards, PHASED)
+    monkeypatch.setattr(trainer_module, "check_finite", real_check)
+    assert _run(tmp_path, shards, PHASED)["steps"] == 10  # resumed inside the phase, at step 9
+    reference = load_file(phased[0] / "models" / "vae" / "diffusion_pytorch_model.safetensors")
+    resumed = load_file(tmp_path / "models" / "vae" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(reference[k], resumed[k]) for k in reference)

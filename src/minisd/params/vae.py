@@ -33,6 +33,11 @@ class VaeParams(PretrainedRef, LoopParams):
     grad_clip: float | None = Field(1.0, gt=0)
     ema_decay: float | None = Field(None, gt=0, lt=1)
     decoder_only: bool = False
+    # after max_steps: the decoder alone on whole pages, its latents with extra noise of scale U(0, decoder_noise)
+    # in scaled (the UNet's) units, at a constant decoder_lr; the encoder, so the latents and the UNet, unchanged
+    decoder_steps: int = Field(200, ge=0)
+    decoder_noise: float = Field(0.3, ge=0)
+    decoder_lr: float = Field(2e-4, gt=0)
     loss: LossWeights = LossWeights()
     val_every: int = Field(500, gt=0)
     val_samples: int = Field(256, gt=0)  # first N val images, scored at full size

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, PartialState
+from accelerate import Accelerator, DistributedDataParallelKwargs, PartialState
 from accelerate.state import AcceleratorState
 
 from minisd.stage import StageError
@@ -65,8 +65,11 @@ def switch_process_precision(resolved: str) -> None:
         AcceleratorState._reset_state(reset_partial_state=False)
 
 
-def make_accelerator(mixed_precision: str, gradient_accumulation_steps: int = 1) -> Accelerator:
+def make_accelerator(mixed_precision: str, gradient_accumulation_steps: int = 1,
+                     find_unused_parameters: bool = False) -> Accelerator:
     """An Accelerator for this process (single device, DDP under `accelerate launch`, multi-node).
+
+    find_unused_parameters: some steps leave trained parameters without a gradient (DDP only).
 
     On CPU it also flushes denormals to zero: about 20% faster fp32 training, deterministic, and
     the tiny activations it zeroes change nothing that matters.
@@ -77,4 +80,6 @@ def make_accelerator(mixed_precision: str, gradient_accumulation_steps: int = 1)
         torch.set_flush_denormal(True)
     resolved = resolve_mixed_precision(mixed_precision)
     switch_process_precision(resolved)
-    return Accelerator(cpu=cpu, mixed_precision=resolved, gradient_accumulation_steps=gradient_accumulation_steps)
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else None
+    return Accelerator(cpu=cpu, mixed_precision=resolved, gradient_accumulation_steps=gradient_accumulation_steps,
+                       kwargs_handlers=handlers)

@@ -3,6 +3,9 @@
 One loop for both cases: `vae.source: scratch` trains the small offline VAE from its seed,
 `vae.source: pretrained` fine-tunes e.g. sd-vae-ft-mse (optionally only its decoder, which keeps
 the latent space of the original). Random crops train fast; validation is always on full images.
+Optional `decoder_steps` at the end train only the decoder, on noisy latents: the UNet's latents
+lie off the encoder's manifold (a grey haze around generated drawings), and the latent space, so
+the latent cache and the UNet, stay exactly as without them.
 Each step's crops and posterior noise come from `seeded_generator(seed, step, rank)`, as in every trainer.
 """
 
@@ -14,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from diffusers.training_utils import EMAModel
+from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
 
 from minisd import paths
 from minisd.components import ComponentError
@@ -42,10 +47,18 @@ class VaeForward(nn.Module):
         super().__init__()
         self.vae, self.decoder_only = vae, decoder_only
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator):
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.decoder_only):
+    def forward(self, x: torch.Tensor, generator: torch.Generator, latent_noise: float | None = None):
+        """latent_noise: the decoder phase. The encoder runs without gradients, and each sampled latent
+        gets Gaussian noise of a scale drawn from U(0, latent_noise) (raw latent units)."""
+        frozen = self.decoder_only or latent_noise is not None
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
             dist = self.vae.encode(x).latent_dist
-        recon = self.vae.decode(dist.sample(generator)).sample
+        latents = dist.sample(generator)
+        if latent_noise:
+            scale = latent_noise * torch.rand((len(x), 1, 1, 1), generator=generator).to(latents)
+            latents = latents + scale * randn_tensor(latents.shape, generator=generator, device=latents.device,
+                                                     dtype=latents.dtype)
+        recon = self.vae.decode(latents).sample
         mean, logvar = dist.mean.float(), dist.logvar.float()
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=(1, 2, 3))
         return recon, kl
@@ -73,8 +86,16 @@ def _trainable(vae, decoder_only: bool) -> list[nn.Parameter]:
     return [p for p in vae.parameters() if p.requires_grad]
 
 
+def with_decoder_phase(scheduler: LambdaLR, params: VaeParams) -> LambdaLR:
+    """The main schedule for `max_steps`, then `decoder_lr` for the decoder phase (the same optimizer,
+    so the main phase's rates, and so its weights, are exactly those of a run without the phase)."""
+    main, factor = scheduler.lr_lambdas[0], params.decoder_lr / params.lr
+    return LambdaLR(scheduler.optimizer, lambda step: main(step) if step < params.max_steps else factor)
+
+
 class VaeTrainer:
-    """Reconstruction + KL on random crops (whole images for the last `full_size_steps`), optional EMA."""
+    """Reconstruction + KL on random crops (whole images for the last `full_size_steps`), optional EMA,
+    then `decoder_steps` of the decoder alone on whole pages and noisy latents."""
 
     def __init__(self, params: VaeParams, vae, train_images: np.ndarray, val_images: np.ndarray, accelerator,
                  model_dir: Path):
@@ -86,6 +107,9 @@ class VaeTrainer:
         self.loss_fn = VaeLoss(params.loss).to(accelerator.device)
         optimizer = adamw(self.trainable, lr=params.lr)
         self.lr_scheduler = make_lr_scheduler(optimizer, params.lr_schedule, params.warmup_steps, params.max_steps)
+        if params.decoder_steps:
+            self.lr_scheduler = with_decoder_phase(self.lr_scheduler, params)
+        self.raw_per_scaled: float | None = None  # latent units; measured once the encoder is final
         self.ema = EMAModel(self.trainable, decay=params.ema_decay) if params.ema_decay else None
         self.model, self.optimizer = accelerator.prepare(VaeForward(vae, params.decoder_only), optimizer)
         if self.ema is not None:
@@ -99,11 +123,14 @@ class VaeTrainer:
         # Crops are ~4x cheaper per image, but GroupNorm sees different statistics on a whole,
         # mostly blank page, which leaves a grey cast there; a few full-size steps at the end remove it.
         crop = None if step >= params.max_steps - params.full_size_steps else params.crop_size
+        decoder_phase = step >= params.max_steps  # whole pages too
+        # in scaled units (the UNet's), so one setting means the same for every VAE
+        noise = params.decoder_noise * self.latent_unit() if decoder_phase else None
         generator = seeded_generator(params.seed, step, self.accelerator.process_index)
         x = self.bank.batch(params.batch_size, generator, crop).to(self.accelerator.device)
         with self.accelerator.autocast():
-            recon, kl = self.model(x, generator)
-        loss, parts = self.loss_fn(recon, x, kl)
+            recon, kl = self.model(x, generator, noise)
+        loss, parts = self.loss_fn(recon, x, None if decoder_phase else kl)
         check_finite(loss, step + 1)
         self.accelerator.backward(loss)
         if params.grad_clip is not None:
@@ -128,6 +155,15 @@ class VaeTrainer:
         log.info("step %d: val %s", step, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         return {f"val/{name}": value for name, value in metrics.items()}
 
+    def latent_unit(self) -> float:
+        """One scaled latent unit (the UNet's) in raw latent units: 1 / the scaling factor of the encoder,
+        measured once the decoder phase starts (the encoder no longer changes then)."""
+        if self.raw_per_scaled is None:
+            with evaluating(self.vae):
+                self.raw_per_scaled = 1.0 / latent_scaling_factor(self.vae, self.train_images, seed=self.params.seed,
+                                                                  autocast=self.accelerator.autocast)
+        return self.raw_per_scaled
+
     def export(self, step: int) -> dict:
         """EMA weights in, the latent scaling factor measured on them into the config, then saved."""
         if self.ema is not None:
@@ -149,7 +185,8 @@ def train_vae(
     checkpoint_root: Path | str = paths.CHECKPOINTS,
 ) -> dict:
     """Train, save `model_dir` (diffusers format, measured scaling_factor) and return final metrics."""
-    accelerator = make_accelerator(params.mixed_precision)
+    # the decoder phase leaves the encoder without gradients, which DDP must be told
+    accelerator = make_accelerator(params.mixed_precision, find_unused_parameters=params.decoder_steps > 0)
     _, train_images = load_images(shards_dir, "train")
     _, val_images = load_images(shards_dir, "val")
     if len(train_images) == 0 or len(val_images) == 0:
@@ -161,4 +198,5 @@ def train_vae(
     checkpoints = CheckpointManager.for_stage("train_vae", {"params": params.model_dump(mode="json")},
                                               [Path(shards_dir)], params.checkpoints_keep, accelerator, checkpoint_root)
     schedule = Schedule.from_params(params, params.batch_size * accelerator.num_processes)
+    schedule.max_steps += params.decoder_steps
     return fit(trainer, schedule, accelerator, checkpoints, live_dir, "train_vae").metrics
