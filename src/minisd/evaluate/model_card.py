@@ -28,6 +28,7 @@ RECIPE = (
     ("vae.source", "VAE"),
     ("vae.path", "pretrained VAE"),
     ("vae.max_steps", "VAE training steps"),
+    ("vae.decoder_steps", "then decoder-only steps on noisy latents"),
     ("unet.block_out_channels", "UNet channels"),
     ("unet.max_steps", "UNet training steps"),
     ("unet.batch_size", "UNet batch size"),
